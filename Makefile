@@ -1,0 +1,37 @@
+# xvol: `make reproduce` (the main job) and `make test`, each from nothing on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: reproduce test lint typecheck pytest clean
+
+# Create the virtual environment and install the kit with every extra, once per pyproject change.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks,bench]'
+	@touch $(STAMP)
+
+reproduce: $(STAMP)
+	$(BIN)/xvol reproduce
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# mypy cannot follow setuptools' package-dir mapping, so it checks a tree of symlinks that
+# lays the mapped folders out as the installed `xvol` package.
+typecheck: $(STAMP)
+	@rm -rf .typecheck && mkdir -p .typecheck/xvol
+	@for f in src/xvol/*; do ln -s ../../$$f .typecheck/xvol/; done
+	@for d in reference model verification experiments; do ln -s ../../$$d .typecheck/xvol/$$d; done
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .typecheck .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Experiments and benchmarks that measure the reference implementation."""

@@ -1,0 +1,2 @@
+"""Verification suites: verdict matrices, cross-checks between engines, and conformance replay of
+model traces on the reference implementation."""
