@@ -46,6 +46,9 @@ def test_root_package_import_is_light() -> None:
     import subprocess
     import sys
 
-    code = "import sys, xvol; print(sorted(m for m in ('xvol.cli', 'numpy', 'z3') if m in sys.modules))"
+    code = (
+        "import sys, xvol; "
+        "print(sorted(m for m in ('xvol.cli', 'numpy', 'z3') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
