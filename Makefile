@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks,bench,dask]'
 	@touch $(STAMP)
 
 reproduce: $(STAMP)

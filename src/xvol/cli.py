@@ -40,6 +40,16 @@ COMMANDS: tuple[Subcommand, ...] = (
         "teaching RAID simulator: layout, requests, per-disk I/O, failures (seeded)",
         "xvol.reference.storage.raid_simulator",
     ),
+    Subcommand(
+        "volume",
+        "teaching write-anywhere volume simulator: CPs, snapshots, block diffs (seeded)",
+        "xvol.reference.volume.volume_simulator",
+    ),
+    Subcommand(
+        "experiment",
+        "experiments: parameter sweeps -> tidy CSV + provenance JSON + figures",
+        "xvol.experiments.cli",
+    ),
 )
 
 BENCHMARKS: tuple[Subcommand, ...] = (
@@ -47,6 +57,11 @@ BENCHMARKS: tuple[Subcommand, ...] = (
         "raid",
         "RAID-DP/5/4 encode and reconstruct throughput against memcpy and zfec",
         "xvol.experiments.bench.raid",
+    ),
+    Subcommand(
+        "diff",
+        "block-level snapshot diff time vs volume size: birth walk, maps, full scan",
+        "xvol.experiments.bench.diff",
     ),
 )
 

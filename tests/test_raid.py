@@ -1,0 +1,297 @@
+"""Tests of reference/storage/raid.py: RAID-4, RAID-5 and RAID-DP return exactly the written
+bytes under every failure set within tolerance, rebuild restores redundancy, scrub repairs,
+and beyond tolerance they raise a typed error naming the failed disks."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from xvol.reference.storage.block import BLOCK_SIZE, BlockSpace
+from xvol.reference.storage.disk import MemoryDisk
+from xvol.reference.storage.raid import (
+    ParityCode,
+    RaidDataLossError,
+    RaidGroup,
+    RaidLevel,
+    smallest_prime_at_least,
+)
+
+from xvol.errors import DataLossError, InvalidArgumentError, StateError
+
+
+def _data(seed: int, count: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, BLOCK_SIZE), dtype=np.uint8)
+
+
+def _filled(
+    level: RaidLevel, data_disks: int, seed: int, **kw: int
+) -> tuple[RaidGroup, np.ndarray]:
+    group = RaidGroup.in_memory(level, data_disks, kw.pop("blocks_per_disk", 24), **kw)  # type: ignore[arg-type]
+    data = _data(seed, group.block_count)
+    group.write_blocks(np.arange(group.block_count, dtype=np.int64), data)
+    return group, data
+
+
+def _fail(group: RaidGroup, slots: tuple[int, ...]) -> None:
+    for slot in slots:
+        group.disks[slot].fail()
+
+
+def _unfail(group: RaidGroup, slots: tuple[int, ...]) -> None:
+    for slot in slots:
+        group.disks[slot]._failed = False  # test-only: bring the same disk back
+
+
+def test_raid_group_is_a_block_space() -> None:
+    space: BlockSpace = RaidGroup.in_memory("5", 3, 8)
+    assert space.block_count == 24
+
+
+def test_rdp_prime_is_the_smallest_prime_above_the_data_disks() -> None:
+    assert RaidGroup.in_memory("dp", 7, 20).prime == 11
+    assert RaidGroup.in_memory("dp", 6, 12).prime == 7
+    assert RaidGroup.in_memory("dp", 4, 12).prime == 5
+    assert smallest_prime_at_least(14) == 17
+    with pytest.raises(InvalidArgumentError):
+        RaidGroup.in_memory("dp", 7, 20, prime=7)
+    with pytest.raises(InvalidArgumentError):
+        RaidGroup.in_memory("dp", 3, 20, prime=9)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    level=st.sampled_from(["4", "5", "dp"]),
+    data_disks=st.integers(1, 6),
+    chunk=st.integers(1, 2),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_every_failure_set_within_tolerance_reads_back_the_written_bytes(
+    level: RaidLevel, data_disks: int, chunk: int, seed: int
+) -> None:
+    group, data = _filled(level, data_disks, seed, chunk_blocks=chunk, blocks_per_disk=16)
+    rng = np.random.default_rng(seed)
+    for _ in range(3):  # some partial writes (additive and subtractive)
+        numbers = rng.choice(group.block_count, rng.integers(1, 6), replace=False)
+        new = _data(int(rng.integers(1 << 30)), numbers.size)
+        group.write_blocks(numbers, new)
+        data[numbers] = new
+    everything = np.arange(group.block_count, dtype=np.int64)
+    for size in range(group.tolerance + 1):
+        for failed in itertools.combinations(range(len(group.disks)), size):
+            _fail(group, failed)
+            assert np.array_equal(group.read_blocks(everything), data), failed
+            _unfail(group, failed)
+
+
+@pytest.mark.parametrize("prime", [5, 7, 11, 13])
+def test_rdp_survives_every_pair_of_failed_disks(prime: int) -> None:
+    group, data = _filled("dp", prime - 1, prime, prime=prime, blocks_per_disk=prime - 1)
+    everything = np.arange(group.block_count, dtype=np.int64)
+    for pair in itertools.combinations(range(prime + 1), 2):
+        _fail(group, pair)
+        assert np.array_equal(group.read_blocks(everything), data), pair
+        _unfail(group, pair)
+
+
+def test_rdp_with_fewer_data_disks_than_p_minus_1_uses_virtual_zero_disks() -> None:
+    group, data = _filled("dp", 2, 3, prime=7, blocks_per_disk=12)
+    assert len(group.disks) == 4
+    everything = np.arange(group.block_count, dtype=np.int64)
+    for pair in itertools.combinations(range(4), 2):
+        _fail(group, pair)
+        assert np.array_equal(group.read_blocks(everything), data)
+        _unfail(group, pair)
+
+
+@settings(max_examples=10, deadline=None)
+@given(level=st.sampled_from(["4", "5", "dp"]), seed=st.integers(0, 2**32 - 1))
+def test_writes_while_degraded_are_readable_after_rebuild(level: RaidLevel, seed: int) -> None:
+    group, data = _filled(level, 4, seed)
+    rng = np.random.default_rng(seed)
+    failed = tuple(int(x) for x in rng.choice(len(group.disks), group.tolerance, replace=False))
+    _fail(group, failed)
+    numbers = rng.choice(group.block_count, 10, replace=False)
+    new = _data(seed + 1, 10)
+    group.write_blocks(numbers, new)
+    data[numbers] = new
+    everything = np.arange(group.block_count, dtype=np.int64)
+    assert np.array_equal(group.read_blocks(everything), data)
+    for slot in failed:
+        group.rebuild(slot, MemoryDisk(f"spare{slot}", group.blocks_per_disk))
+    assert group.failed_disks == ()
+    assert np.array_equal(group.read_blocks(everything), data)
+    assert group.scrub().parity_mismatches == ()
+
+
+@pytest.mark.parametrize("level", ["4", "5", "dp"])
+def test_rebuild_restores_redundancy(level: RaidLevel) -> None:
+    group, data = _filled(level, 4, 11)
+    everything = np.arange(group.block_count, dtype=np.int64)
+    _fail(group, (1,))
+    report = group.rebuild(1, MemoryDisk("spare", group.blocks_per_disk))
+    assert report.blocks_written == group.blocks_per_disk
+    # after the rebuild the group tolerates its full number of new failures again
+    _fail(group, tuple(range(2, 2 + group.tolerance)))
+    assert np.array_equal(group.read_blocks(everything), data)
+
+
+def test_rebuild_needs_a_failed_slot_and_a_fitting_spare() -> None:
+    group, _ = _filled("5", 3, 1)
+    with pytest.raises(StateError):
+        group.rebuild(0, MemoryDisk("spare", group.blocks_per_disk))
+    group.disks[0].fail()
+    with pytest.raises(InvalidArgumentError):
+        group.rebuild(0, MemoryDisk("spare", group.blocks_per_disk + 1))
+
+
+@pytest.mark.parametrize("level", ["4", "5", "dp"])
+def test_latent_sector_errors_and_bit_flips_are_reconstructed_on_read(level: RaidLevel) -> None:
+    group, data = _filled(level, 4, 5)
+    group.disks[0].inject_latent_error(3)
+    group.disks[2].flip_bit(7, 999)
+    everything = np.arange(group.block_count, dtype=np.int64)
+    assert np.array_equal(group.read_blocks(everything), data)
+    for n in range(group.block_count):
+        assert group.read_block(n) == data[n].tobytes()
+
+
+@pytest.mark.parametrize("level", ["4", "5", "dp"])
+def test_scrub_repairs_injected_bit_flips(level: RaidLevel) -> None:
+    group, data = _filled(level, 4, 6)
+    flips = [(0, 1), (1, 5), (len(group.disks) - 1, 9)]
+    for slot, block in flips:
+        group.disks[slot].flip_bit(block, 4242)
+    report = group.scrub()
+    assert sorted(report.repaired) == sorted(flips)
+    assert report.parity_mismatches == ()
+    again = group.scrub()
+    assert again.repaired == () and again.parity_mismatches == ()
+    for disk in group.disks:  # every block reads cleanly from its own disk now
+        disk.read_blocks(np.arange(disk.block_count, dtype=np.int64))
+    assert np.array_equal(group.read_blocks(np.arange(group.block_count)), data)
+
+
+def test_scrub_reports_and_repairs_parity_that_disagrees_with_verified_data() -> None:
+    group, _ = _filled("5", 3, 8)
+    parity_disk, parity_block = group.parity_location(0)[0]
+    group.disks[parity_disk].write_block(parity_block, bytes(BLOCK_SIZE))  # stale parity
+    report = group.scrub()
+    assert report.parity_mismatches == ((0, 0),)
+    assert group.scrub().parity_mismatches == ()
+
+
+@pytest.mark.parametrize("level", ["4", "5", "dp"])
+def test_beyond_tolerance_raises_data_loss_naming_the_failed_disks(level: RaidLevel) -> None:
+    group, _ = _filled(level, 3, 9)
+    failed = tuple(range(group.tolerance + 1))
+    _fail(group, failed)
+    with pytest.raises(RaidDataLossError) as info:
+        group.read_blocks(np.arange(group.block_count, dtype=np.int64))
+    assert isinstance(info.value, DataLossError)
+    assert set(info.value.failed_disks) == {group.disks[i].name for i in failed}
+    for name in info.value.failed_disks:
+        assert name in str(info.value)
+
+
+def test_failed_degraded_write_beyond_tolerance_changes_nothing() -> None:
+    group, _ = _filled("5", 3, 10)
+    _fail(group, (0, 1))
+    before = [d.counters.writes for d in group.disks]
+    with pytest.raises(RaidDataLossError):
+        group.write_blocks(np.arange(2, dtype=np.int64), _data(1, 2))
+    assert [d.counters.writes for d in group.disks] == before
+
+
+def test_full_stripe_write_reads_nothing() -> None:
+    group = RaidGroup.in_memory("dp", 6, 12, prime=7)
+    group.write_blocks(np.arange(group.blocks_per_stripe, dtype=np.int64), _data(1, 36))
+    assert sum(d.counters.reads for d in group.disks) == 0
+    assert [d.counters.writes for d in group.disks] == [6] * 8
+
+
+def test_small_write_chooses_the_cheaper_parity_update() -> None:
+    # RAID-5 with 6 data disks: 1 block -> subtractive (2 reads), 5 of 6 -> additive (1 read)
+    group, _ = _filled("5", 6, 2, blocks_per_disk=4)
+    group.reset_counters()
+    group.write_block(0, bytes(BLOCK_SIZE))
+    assert sum(d.counters.reads for d in group.disks) == 2
+    assert sum(d.counters.writes for d in group.disks) == 2
+    group.reset_counters()
+    group.write_blocks(np.arange(5, dtype=np.int64), _data(3, 5))
+    assert sum(d.counters.reads for d in group.disks) == 1
+    assert sum(d.counters.writes for d in group.disks) == 6
+
+
+def test_raid5_rotates_parity_and_raid4_does_not() -> None:
+    raid5 = RaidGroup.in_memory("5", 3, 8)
+    raid4 = RaidGroup.in_memory("4", 3, 8)
+    assert {raid5.parity_location(3 * s)[0][0] for s in range(4)} == {0, 1, 2, 3}
+    assert {raid4.parity_location(3 * s)[0][0] for s in range(4)} == {3}
+
+
+def test_degraded_read_of_one_block_reads_only_its_row() -> None:
+    group, data = _filled("dp", 6, 4, prime=7, blocks_per_disk=12)
+    group.disks[1].fail()
+    group.reset_counters()
+    assert group.read_block(1) == data[1].tobytes()
+    assert sum(d.counters.reads for d in group.disks) == 6  # 5 data + row parity
+
+
+def test_parity_code_peeling_reproduces_encoding() -> None:
+    code = ParityCode("dp", 4, 7)
+    rng = np.random.default_rng(0)
+    cw = rng.integers(0, 2**63, (3, code.rows, code.columns, 8), dtype=np.uint64)
+    code.encode([cw[:, :, j] for j in range(4)], [cw[:, :, 4], cw[:, :, 5]])
+    for equation in code.equations:
+        acc = np.zeros((3, 8), dtype=np.uint64)
+        for r, c in equation:
+            acc ^= cw[:, r, c]
+        assert not acc.any()
+    cells = {(r, c) for r in range(code.rows) for c in range(code.columns)}
+    lost = {(r, c) for (r, c) in cells if c in (0, 5)}
+    steps = code.schedule(frozenset(cells - lost), frozenset(lost))
+    assert steps is not None
+    broken = cw.copy()
+    for r, c in lost:
+        broken[:, r, c] = 0
+    code.apply(broken, steps)
+    assert np.array_equal(broken, cw)
+    assert code.schedule(frozenset(cells - lost - {(0, 1)}), frozenset(lost | {(0, 1)})) is None
+
+
+def test_bad_arguments_raise_and_change_nothing() -> None:
+    group, data = _filled("5", 3, 12)
+    with pytest.raises(InvalidArgumentError):
+        group.write_blocks(np.array([0, group.block_count]), _data(0, 2))
+    with pytest.raises(InvalidArgumentError):
+        group.write_block(0, b"short")
+    with pytest.raises(InvalidArgumentError):
+        RaidGroup([MemoryDisk("a", 4), MemoryDisk("b", 5)], "4")
+    assert np.array_equal(group.read_blocks(np.arange(group.block_count)), data)
+
+
+def test_rdp_counts_a_latent_error_plus_a_failed_disk_as_two_erasures() -> None:
+    group, data = _filled("dp", 4, 13, prime=5, blocks_per_disk=8)
+    group.disks[0].fail()
+    for block in range(group.blocks_per_disk):
+        group.disks[3].inject_latent_error(block)  # a whole second column of bad sectors
+    group.disks[2].flip_bit(0, 1)  # and a third erasure in codeword 0 only
+    everything = np.arange(group.block_count, dtype=np.int64)
+    with pytest.raises(RaidDataLossError):
+        group.read_blocks(everything)
+    # codeword 1 (blocks 16..31) has only two erasures and still reads correctly
+    assert np.array_equal(group.read_blocks(everything[16:]), data[16:])
+
+
+def test_raid5_failed_disk_plus_latent_error_in_the_same_row_is_data_loss_not_garbage() -> None:
+    group, data = _filled("5", 3, 14)
+    disk, block = group.locate(0)
+    group.disks[(disk + 1) % 4].fail()
+    group.disks[disk].inject_latent_error(block)
+    with pytest.raises(RaidDataLossError):
+        group.read_block(0)
+    assert group.read_block(5) == data[5].tobytes()
