@@ -1,1 +1,2 @@
-"""The presentation layer: NAS-style POSIX API and HTTP web service (named and raw object access)."""
+"""The presentation layer: NAS-style POSIX API and HTTP web service (named and raw
+object access)."""
