@@ -46,6 +46,11 @@ COMMANDS: tuple[Subcommand, ...] = (
         "xvol.reference.volume.volume_simulator",
     ),
     Subcommand(
+        "serve",
+        "web service (named and raw object access) on an embedded expandable-volume cluster",
+        "xvol.reference.access.serve",
+    ),
+    Subcommand(
         "experiment",
         "experiments: parameter sweeps -> tidy CSV + provenance JSON + figures",
         "xvol.experiments.cli",
