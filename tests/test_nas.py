@@ -15,6 +15,8 @@ from xvol.reference.cluster.cluster import build_cluster
 from xvol.reference.cluster.storage import AggregateStorage
 from xvol.reference.repository.handles import ForeignObjectError, ForgedHandleError, ObjectHandle
 from xvol.reference.repository.paths import PathOutsideNamespaceError
+from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
+from xvol.reference.snapshots.volume_snapshots import ReadOnlySnapshotError
 
 from xvol.errors import (
     AlreadyExistsError,
@@ -308,3 +310,19 @@ def test_directories_mkdir_readdir_rmdir(two_vservers: object) -> None:
     nas.rmdir("/dir")
     with pytest.raises(NotFoundError):
         nas.stat("/dir")
+
+
+def test_a_session_reads_a_consistent_snapshot_through_one_read_only_object() -> None:
+    cluster = build_cluster(
+        nodes=2, data_constituents=2, seed=6, volume_blocks=SMALL, storage_factory=_storage
+    )
+    nas = NasClient(cluster, "vs1")
+    nas.mkdir("/d")
+    nas.create("/d/f", b"then")
+    SnapshotJobManager(cluster).create("vs1", "xv", "s")
+    nas.replace("/d/f", b"now")
+    view = nas.snapshot("s")
+    assert view.read("/d/f") == b"then" and nas.read("/d/f") == b"now"
+    assert nas.snapshot(view.snapshot_id).walk() == view.walk()
+    with pytest.raises(ReadOnlySnapshotError):
+        view.write("/d/f", b"x")

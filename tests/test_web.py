@@ -356,3 +356,32 @@ class WebMachine(RuleBasedStateMachine):
 
 WebMachine.TestCase.settings = settings(max_examples=8, stateful_step_count=20, deadline=None)
 TestWebMachine = WebMachine.TestCase
+
+
+def test_snapshots_over_http_read_the_past_refuse_writes_and_restore() -> None:
+    with WebServer(_cluster(seed=9)) as web:
+        base = f"{web.url}/v1/vs1"
+        assert call("PUT", f"{base}/files/doc", b"version 1")[0] == 201
+        status, _, body = jcall("POST", f"{base}/snapshots", {"name": "monday"})
+        row = json.loads(body)
+        assert status == 201 and row["state"] == "valid" and row["snapshot_id"] == 1
+        assert [v["member"] for v in row["volumes"]] == ["NS", "OLS", "DC1", "DC2"]
+        assert call("PUT", f"{base}/files/doc", b"version 2")[0] == 200
+        status, headers, data = call("GET", f"{base}/snapshots/monday/files/doc")
+        assert (status, data, headers["X-Snapshot-Id"]) == (200, b"version 1", "1")
+        goid = headers["X-Object-Id"]
+        assert call("GET", f"{base}/snapshots/1/objects/{goid}")[2] == b"version 1"
+        listing = json.loads(call("GET", f"{base}/snapshots/monday/files/")[2])
+        assert [e["name"] for e in listing["entries"]] == ["doc"]
+        for method in ("PUT", "PATCH", "DELETE"):
+            status, _, body = call(method, f"{base}/snapshots/monday/files/doc", b"x")
+            assert status == 403 and json.loads(body)["error"] == "ReadOnlySnapshotError"
+        assert call("GET", f"{base}/snapshots/tuesday/files/doc")[0] == 404
+        assert jcall("POST", f"{base}/snapshots", {"name": "a/b"})[0] == 400
+        assert jcall("POST", f"{base}/snapshots", {"name": "monday"})[0] == 409
+        rows = json.loads(call("GET", f"{base}/snapshots")[2])["snapshots"]
+        assert [r["name"] for r in rows] == ["monday"]
+        assert call("POST", f"{base}/snapshots/monday/restore")[0] == 200
+        assert call("GET", f"{base}/files/doc")[2] == b"version 1"
+        assert call("DELETE", f"{base}/snapshots/monday")[0] == 200
+        assert call("GET", f"{base}/snapshots/monday")[0] == 404

@@ -11,9 +11,12 @@ root of its namespace, and no path can climb out of it.
 
 Files opened with :meth:`NasClient.open` are :class:`NasFile` s with a position; they keep the
 object's handle and use it for the fast path, falling back to the slow path (and refreshing the
-handle) after a migration.
+handle) after a migration. :meth:`NasClient.snapshot` opens one of the vserver's consistent
+snapshots as a read-only :class:`~xvol.reference.snapshots.snapshot_access.SnapshotView` (the
+seed's snapshot access layer).
 
-Uses: the cluster (vservers, N-modules, expandable volumes) and the repository's operations.
+Uses: the cluster (vservers, N-modules, expandable volumes), the repository's operations and
+the snapshot access layer.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from xvol.reference.repository.expandable import ExpandableVolume, ObjectStat
 from xvol.reference.repository.handles import ObjectHandle
 from xvol.reference.repository.namespace import Entry
 from xvol.reference.repository.paths import normalise
+from xvol.reference.snapshots.snapshot_access import SnapshotAccessLayer, SnapshotView
 
 from xvol.errors import AlreadyExistsError, InvalidArgumentError, PermissionDeniedError
 from xvol.vocabulary import OperationKind
@@ -44,6 +48,7 @@ class NasClient:
         self.node = node or cluster.any_up_node()
         cluster.node(self.node)
         self._check_access()
+        self._snapshots: SnapshotAccessLayer | None = None
 
     def _check_access(self) -> tuple[ExpandableVolume, CFMemberAccess]:
         record = self.cluster.vserver(self.vserver)
@@ -156,6 +161,14 @@ class NasClient:
         """Move an object of this vserver to ``DC<target>`` (transparent to its names)."""
         xv, access = self._check_access()
         return xv.run(OperationKind.MIGRATE, xv.op_migrate(handle, target, access), "migrate")
+
+    def snapshot(self, ref: str | int) -> SnapshotView:
+        """The vserver's consistent snapshot ``ref`` (name or ID) as one read-only object,
+        through this node's snapshot access layer (and its cache of the snapshot table)."""
+        xv, _ = self._check_access()
+        if self._snapshots is None:
+            self._snapshots = SnapshotAccessLayer(self.cluster, self.node)
+        return self._snapshots.open(self.vserver, xv.name, ref, self.user)
 
     def handle_text(self, handle: ObjectHandle) -> str:
         """The handle as the signed text clients keep."""

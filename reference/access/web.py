@@ -27,6 +27,14 @@ Routes (``<vs>`` a vserver; bodies of objects are raw bytes, everything else JSO
 ``POST   /v1/<vs>/constituents``             add a data constituent (``{"node": ...}``)
 ``DELETE /v1/<vs>/constituents/<k>``         remove ``DC<k>`` (``?migrate=1`` moves objects)
 ``GET    /v1/<vs>/check``                    namespace -> OLS -> data reference report
+``GET    /v1/<vs>/snapshots``                the snapshot table (with each state)
+``POST   /v1/<vs>/snapshots``                take a consistent snapshot ``{"name": ...}`` (201)
+``GET    /v1/<vs>/snapshots/<s>``            one row: fields A-G and its state now
+``DELETE /v1/<vs>/snapshots/<s>``            delete a snapshot (row and per-volume snapshots)
+``GET    /v1/<vs>/snapshots/<s>/files/<p>``  the object (or directory) as it was in snapshot
+                                             ``<s>`` (name or ID); writes there answer 403
+``GET    /v1/<vs>/snapshots/<s>/objects/<g>`` raw read of GOID ``<g>`` in the snapshot
+``POST   /v1/<vs>/snapshots/<s>/restore``    restore the whole expandable volume to it
 ``POST   /v1/nodes/<node>/down`` (``/up``)   mark a node down or up
 ==========================================  ===================================================
 
@@ -56,6 +64,10 @@ from xvol.reference.cluster.rdb import MemberRecord
 from xvol.reference.repository.constituent import MAX_OBJECT_BYTES
 from xvol.reference.repository.expandable import ExpandableVolume
 from xvol.reference.repository.handles import ObjectHandle, parse_goid
+from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
+from xvol.reference.snapshots.snapshot_restore import restore
+from xvol.reference.snapshots.snapshot_table import SnapshotRecord
+from xvol.reference.snapshots.volume_snapshots import ReadOnlySnapshotError
 
 from xvol.errors import (
     AlreadyExistsError,
@@ -325,6 +337,95 @@ def create_app(cluster: Cluster) -> Flask:
                 "unnamed_objects": len(report.unnamed_objects),
             }
         )
+
+    # -- consistent snapshots -----------------------------------------------------------------
+
+    def snapshot_ref(ref: str) -> str | int:
+        """A snapshot name, or its ID (names are never all digits)."""
+        return int(ref) if ref.isdigit() and len(ref) <= 10 else ref
+
+    def snapshot_json(manager: SnapshotJobManager, record: SnapshotRecord) -> dict[str, Any]:
+        return {**record.to_json(), "state": manager.state(record).value}
+
+    def snapshots_of(vserver: str) -> tuple[SnapshotJobManager, str]:
+        session(vserver)
+        return SnapshotJobManager(cluster), cluster.expandable(vserver).name
+
+    @app.get("/v1/<vserver>/snapshots")
+    def list_snapshots(vserver: str) -> Response:
+        manager, volume = snapshots_of(vserver)
+        rows = [snapshot_json(manager, r) for r in manager.snapshots(vserver, volume)]
+        return jsonify({"vserver": vserver, "volume": volume, "snapshots": rows})
+
+    @app.post("/v1/<vserver>/snapshots")
+    def create_snapshot(vserver: str) -> tuple[Response, int]:
+        manager, volume = snapshots_of(vserver)
+        body = _json_body()
+        name, clients = body.get("name"), body.get("allowed_clients")
+        if not isinstance(name, str):
+            raise InvalidArgumentError('a snapshot needs {"name": "..."}')
+        if clients is not None and not (
+            isinstance(clients, list) and all(isinstance(c, str) for c in clients)
+        ):
+            raise InvalidArgumentError("allowed_clients must be a list of user names")
+        record = manager.create(vserver, volume, name, allowed_clients=clients)
+        return jsonify(snapshot_json(manager, record)), 201
+
+    @app.get("/v1/<vserver>/snapshots/<ref>")
+    def get_snapshot(vserver: str, ref: str) -> Response:
+        manager, volume = snapshots_of(vserver)
+        return jsonify(snapshot_json(manager, manager.get(vserver, volume, snapshot_ref(ref))))
+
+    @app.delete("/v1/<vserver>/snapshots/<ref>")
+    def delete_snapshot(vserver: str, ref: str) -> Response:
+        manager, volume = snapshots_of(vserver)
+        record = manager.delete(vserver, volume, snapshot_ref(ref))
+        return jsonify({"deleted": record.name, "snapshot_id": record.snapshot_id})
+
+    @app.post("/v1/<vserver>/snapshots/<ref>/restore")
+    def restore_snapshot(vserver: str, ref: str) -> Response:
+        _, volume = snapshots_of(vserver)
+        result = restore(cluster, vserver, volume, snapshot_ref(ref))
+        return jsonify({"restored": result.record.name, "members": list(result.members)})
+
+    @app.get("/v1/<vserver>/snapshots/<ref>/files/")
+    @app.get("/v1/<vserver>/snapshots/<ref>/files/<path:path>")
+    def get_snapshot_file(vserver: str, ref: str, path: str = "") -> Response:
+        view = session(vserver).snapshot(snapshot_ref(ref))
+        info = view.stat("/" + path)
+        if info.is_dir:
+            entries = [
+                {
+                    "name": e.name,
+                    "is_dir": e.is_dir,
+                    "goid": None if e.goid is None else f"{e.goid:016x}",
+                }
+                for e in view.readdir("/" + path)
+            ]
+            return jsonify({"path": info.path, "snapshot": view.name, "entries": entries})
+        data = view.read("/" + path, _int_arg("offset", 0), _int_arg("size", MAX_OBJECT_BYTES))
+        response = Response(data, mimetype="application/octet-stream")
+        response.headers["X-Object-Id"] = f"{info.goid:016x}"
+        response.headers["X-Snapshot-Id"] = str(view.snapshot_id)
+        return response
+
+    @app.get("/v1/<vserver>/snapshots/<ref>/objects/<ident>")
+    def get_snapshot_object(vserver: str, ref: str, ident: str) -> Response:
+        view = session(vserver).snapshot(snapshot_ref(ref))
+        data = view.read_object(
+            parse_goid(ident), _int_arg("offset", 0), _int_arg("size", MAX_OBJECT_BYTES)
+        )
+        response = Response(data, mimetype="application/octet-stream")
+        response.headers["X-Snapshot-Id"] = str(view.snapshot_id)
+        return response
+
+    @app.route(
+        "/v1/<vserver>/snapshots/<ref>/files/<path:path>", methods=["PUT", "PATCH", "DELETE"]
+    )
+    @app.route("/v1/<vserver>/snapshots/<ref>/objects/<path:path>", methods=["PATCH"])
+    def write_snapshot(vserver: str, ref: str, path: str) -> Response:
+        view = session(vserver).snapshot(snapshot_ref(ref))
+        raise ReadOnlySnapshotError(f"snapshot {view.name!r} is read-only: /{path} cannot change")
 
     @app.post("/v1/nodes/<node>/<state>")
     def node_state(node: str, state: str) -> Response:

@@ -21,7 +21,7 @@ Uses: the CF protocol, the RDB, the repository's stores, the node's storage
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -205,6 +205,9 @@ class Node:
         self.dmodule = DModule(name, storage)
         self.nmodule = NModule(name, self.rdb, self.cf)
         self.pings = 0
+        self.services: dict[str, Callable[[CFRequest], CFReply]] = {}
+        """Further services a layer above installs on this node (e.g. ``snapshot``), by name;
+        they survive a restart, as the node's code does."""
 
     def endpoint(self, frame: bytes) -> bytes:
         """Decode a frame and dispatch it to the module it names."""
@@ -218,4 +221,6 @@ class Node:
         if request.service == "ping":
             self.pings += 1
             return CFReply(result=self.name)
+        if request.service in self.services:
+            return self.services[request.service](request)
         raise InvalidArgumentError(f"node {self.name} has no service {request.service!r}")

@@ -240,16 +240,19 @@ class Action(StrEnum):
     UNFENCE = "unfence"  # args: volume
     FAIL = "fail"  # the snapshot fails; args: volume (where), reason
     COMMIT = "commit"  # the expandable-volume snapshot is published
+    DELETE_GROUP = "delete-group"  # the consistency group is deleted: the snapshot job ends
     # mirroring, failover, resync
     CREATE_RELATIONSHIP = "create-relationship"  # args: volume
     RESIZE = "resize"  # destination gets the source's member volumes; args: site, count
     TRANSFER = "transfer"  # one volume's snapshot reaches the destination; args: volume, snapshot
     PUBLISH = "publish"  # destination snapshot table + N-module redirect; args: snapshot
+    SNAPSHOT = "snapshot"  # a consistent snapshot of every member volume; args: site, snapshot
     SOURCE_WRITE = "source-write"  # args: volume
     DISASTER = "disaster"  # the primary site is lost
     FAILOVER = "failover"  # break: destination becomes read-write
     DESTINATION_WRITE = "destination-write"  # args: volume
     PRIMARY_RETURN = "primary-return"
+    COMMON_SNAPSHOT = "common-snapshot"  # resync picks the base both sites hold; args: snapshot
     PRESERVE = "preserve"  # keep the old primary's divergent data in a snapshot
     ROLLBACK = "rollback"  # revert the old primary to the common snapshot; args: snapshot
     REVERSE = "reverse"  # reverse the relationships' direction

@@ -1,0 +1,1 @@
+"""Consistent snapshots of an expandable volume: fences, coordinator, snapshot table, access."""
