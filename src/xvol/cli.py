@@ -68,6 +68,11 @@ BENCHMARKS: tuple[Subcommand, ...] = (
         "block-level snapshot diff time vs volume size: birth walk, maps, full scan",
         "xvol.experiments.bench.diff",
     ),
+    Subcommand(
+        "transfer",
+        "block replication update throughput: in process vs memcpy, simulated link vs code",
+        "xvol.experiments.bench.transfer",
+    ),
 )
 
 

@@ -1,0 +1,6 @@
+"""Disaster-recovery mirroring (seed: mirroring coordinator, source proxy, block replication
+protocol). Modules, bottom up: :mod:`.link` (typed messages over a link interface: the simulated
+inter-site link on SimPy time and a direct in-process link), :mod:`.replication` (the block
+replication protocol for one volume: baseline and incremental transfers with checksums,
+checkpoints and resume, progress and lag, replica verification), :mod:`.transport` (the same
+messages as bytes over a TCP socket: a real transport for the link interface)."""
