@@ -41,6 +41,11 @@ COMMANDS: tuple[Subcommand, ...] = (
         "xvol.reference.storage.raid_simulator",
     ),
     Subcommand(
+        "verify",
+        "verify the protocol models: verdict matrix, derived rules, proofs for every n",
+        "xvol.verification.cli",
+    ),
+    Subcommand(
         "volume",
         "teaching write-anywhere volume simulator: CPs, snapshots, block diffs (seeded)",
         "xvol.reference.volume.volume_simulator",
@@ -62,6 +67,11 @@ BENCHMARKS: tuple[Subcommand, ...] = (
         "raid",
         "RAID-DP/5/4 encode and reconstruct throughput against memcpy and zfec",
         "xvol.experiments.bench.raid",
+    ),
+    Subcommand(
+        "verify",
+        "verification time vs n and clients: z3 fixed, z3 parametric, explicit engine",
+        "xvol.experiments.bench.verify",
     ),
     Subcommand(
         "diff",

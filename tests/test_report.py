@@ -1,0 +1,37 @@
+"""Reports: JSON records and Markdown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from xvol.verification.report import markdown, write_json
+from xvol.verification.suites import Cell, Statement, SuiteReport
+
+
+def test_json_and_markdown_carry_every_cell_and_statement(tmp_path: Path) -> None:
+    cell = Cell(
+        "fence",
+        "integrity",
+        {
+            "n": 2,
+            "order": ["NS", ["DC1", "DC2"], "OLS"],
+            "mode": "held",
+            "discipline": "write-ahead",
+        },
+        "z3",
+        "proved",
+        None,
+        0.5,
+        method="houdini",
+        invariant=["a"],
+    )
+    rep = SuiteReport(
+        "fence", [cell], [Statement("fence", "integrity", "any order", True, 1)], [], 1.0
+    )
+    path = tmp_path / "r.json"
+    write_json([rep], path)
+    data = json.loads(path.read_text())
+    assert data[0]["verdict"] == "proved" and data[0]["depth"] is None
+    text = markdown([rep])
+    assert "NS < {DC1|DC2} < OLS" in text and "any order" in text

@@ -1,0 +1,549 @@
+"""The fence-protocol suite: verdict matrix, derived ordering rules, engine agreement, proofs.
+
+What it runs (all on :mod:`xvol.model.fence`):
+
+1. the matrix: every total fence order of NS, OLS, DC1, DC2 (24) x both fence modes x both
+   step disciplines x every property, on the z3 engine (Houdini-inferred inductive invariants
+   prove, BMC by iterative deepening refutes with a shortest counterexample), plus a few
+   partial orders with parallel stages;
+2. the statements: per property, mode and discipline, the exact set of safe total orders and
+   the weakest pairwise ordering constraints that suffice (the pairs every safe order
+   orders), derived from the cells, then checked against every cell, total and parallel;
+3. the second engine: the explicit-state explorer on a sample of the same cells; any
+   disagreement with z3 (verdict, or length of the shortest counterexample) is a failure;
+4. the seed configuration for n = 1..64 data constituents (z3), and the seed configuration
+   proved for every n and every number of clients and objects in parametric mode (uninterpreted
+   sorts), each invariant re-checked obligation by obligation;
+5. two deliberately broken protocols, which must violate the properties they break.
+
+Uses :mod:`xvol.model` and the records of :mod:`xvol.verification.suites`; runs the work in
+``options.workers`` processes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from xvol.model.check import (
+    Limits,
+    Result,
+    Verdict,
+    check_combined,
+    check_implies,
+    check_inductive,
+    houdini,
+    verify,
+    verify_family,
+)
+from xvol.model.explicit import explore
+from xvol.model.fence import (
+    PROPERTIES,
+    Bug,
+    FenceConfig,
+    FenceInstance,
+    config_json,
+    fence_system,
+    order_from_json,
+    order_to_json,
+)
+from xvol.verification.suites import Cell, Progress, Statement, SuiteOptions, SuiteReport
+
+from xvol.vocabulary import (
+    FenceMode,
+    FenceOrder,
+    StepDiscipline,
+    seed_fence_order,
+    serial_order,
+    volume_names,
+)
+
+NAME = "fence"
+DESCRIPTION = "snapshot fencing: fence orders x modes x disciplines, proofs for every n"
+
+DEPTH = 18  # deepest shortest counterexample in the n = 2 matrix: see the report
+MATRIX = {"objects": 1, "clients": 1, "present": 1}  # the n = 2 matrix instance
+SCALING = {"objects": 1, "clients": 1, "present": 1}  # the seed configuration for n = 1..8
+SCALING_NS = (
+    1,
+    4,
+    8,
+)  # n = 2 is the matrix  # larger n: the parametric proof (every n); `xvol bench verify`
+LIMITS = Limits(timeout_ms=60_000, seed=0)
+
+
+def _families() -> list[tuple[FenceMode, StepDiscipline]]:
+    return [(m, d) for m in FenceMode for d in StepDiscipline]
+
+
+def _total_orders() -> list[FenceOrder]:
+    return [serial_order(p) for p in itertools.permutations(volume_names(2))]
+
+
+def _parallel_orders() -> list[FenceOrder]:
+    ns, ols, dc1, dc2 = (frozenset([v]) for v in volume_names(2))
+    return [
+        seed_fence_order(2, parallel_data=True),  # NS < OLS < {DC1 | DC2}
+        (ns, ols | dc1 | dc2),  # NS < {OLS | DC1 | DC2}
+        (ns | ols, dc1 | dc2),  # {NS | OLS} < {DC1 | DC2}
+        (ns | ols | dc1 | dc2,),  # everything in parallel
+        (dc1 | dc2, ols, ns),  # the seed's order reversed, DCs parallel
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Work units (run in worker processes; arguments and results are plain data)
+# --------------------------------------------------------------------------------------------
+
+
+def _trace_of(config: dict[str, Any]) -> Any:
+    def make(r: Result) -> dict[str, Any] | None:
+        if r.counterexample is None:
+            return None
+        return r.counterexample.to_trace("fence", config).to_json()
+
+    return make
+
+
+def _z3_family(
+    mode: str,
+    discipline: str,
+    orders: list[list[Any]],
+    n: int,
+    shape: dict[str, int],
+    depth: int = DEPTH,
+) -> list[Cell]:
+    """The z3 engine on one (mode, discipline) for many orders, sharing one encoding."""
+    config = FenceConfig(FenceMode(mode), StepDiscipline(discipline))
+    system = fence_system(config)
+    instances = [FenceInstance(n, order_from_json(o), **shape) for o in orders]
+    results = verify_family(
+        system,
+        [i.instance() for i in instances],
+        PROPERTIES,
+        depth=depth,
+        candidates=system.invariants,
+        limits=LIMITS,
+        vary=("stage",),
+    )
+    cells: list[Cell] = []
+    for inst, by_prop in zip(instances, results, strict=True):
+        cfg = config_json(config, inst)
+        cells.extend(Cell.from_result(NAME, cfg, by_prop[p], _trace_of(cfg)) for p in PROPERTIES)
+    return cells
+
+
+def _explicit(
+    mode: str, discipline: str, order: list[Any], n: int, shape: dict[str, int], bugs: list[str]
+) -> list[Cell]:
+    config = FenceConfig(
+        FenceMode(mode), StepDiscipline(discipline), frozenset(Bug(b) for b in bugs)
+    )
+    inst = FenceInstance(n, order_from_json(order), **shape)
+    x = explore(fence_system(config), inst.instance(), PROPERTIES, max_states=150_000)
+    cfg = config_json(config, inst)
+    return [Cell.from_result(NAME, cfg, x.results[p], _trace_of(cfg)) for p in PROPERTIES]
+
+
+def _z3_single(
+    mode: str, discipline: str, order: list[Any], n: int, shape: dict[str, int], bugs: list[str]
+) -> list[Cell]:
+    config = FenceConfig(
+        FenceMode(mode), StepDiscipline(discipline), frozenset(Bug(b) for b in bugs)
+    )
+    inst = FenceInstance(n, order_from_json(order), **shape)
+    system = fence_system(config)
+    results = verify(
+        system,
+        inst.instance(),
+        PROPERTIES,
+        depth=DEPTH,
+        candidates=system.invariants,
+        limits=LIMITS,
+    )
+    cfg = config_json(config, inst)
+    return [Cell.from_result(NAME, cfg, results[p], _trace_of(cfg)) for p in PROPERTIES]
+
+
+def _parametric() -> list[Cell]:
+    """The seed configuration for every n, every number of clients and objects (uninterpreted
+    sorts, n symbolic): Houdini in parametric mode infers the invariant, which is then
+    re-checked obligation by obligation (init, every action, and per property the
+    implication). The whole proof as one query is attempted too, with a short timeout; its
+    outcome is reported, and the verdict rests on the obligations."""
+    config = FenceConfig()
+    system = fence_system(config, seed_order=True)
+    start = time.perf_counter()
+    survivors, decided = houdini(system, None, system.invariants, LIMITS)
+    base = check_inductive(system, None, survivors, LIMITS)
+    shared = time.perf_counter() - start
+    cfg: dict[str, Any] = {
+        "n": "any",
+        "order": ["NS", "OLS", ["DC*"]],
+        "objects": "any",
+        "clients": "any",
+        "present": "any",
+        **config.to_json(),
+    }
+    cells = []
+    for p in PROPERTIES:
+        begin = time.perf_counter()
+        obligations = [*base, check_implies(system, None, survivors, p, LIMITS)]
+        combined = check_combined(system, None, p, survivors, Limits(timeout_ms=3_000))
+        ok = decided and all(o.outcome == "valid" for o in obligations)
+        unknown = any(o.outcome == "unknown" for o in obligations)
+        verdict = Verdict.PROVED if ok else (Verdict.UNKNOWN if unknown else Verdict.BOUNDED)
+        cells.append(
+            Cell(
+                suite=NAME,
+                prop=p,
+                config=cfg,
+                engine="z3",
+                verdict=verdict.value,
+                depth=None,
+                seconds=time.perf_counter() - begin,
+                method="parametric-houdini",
+                invariant=[i.name for i in survivors],
+                obligations=[o.to_json() for o in [*obligations, combined]],
+                detail=f"implication {obligations[-1].seconds:.2f}s; shared by all properties: "
+                f"Houdini + per-action re-check {shared:.2f}s; one-query form "
+                f"{combined.outcome} in {combined.seconds:.2f}s",
+            )
+        )
+    return cells
+
+
+# --------------------------------------------------------------------------------------------
+# The suite
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Task:
+    label: str
+    fn: Any
+    args: tuple[Any, ...]
+    weight: int = 1
+
+
+def _tasks(quick: bool) -> list[_Task]:
+    seed = order_to_json(seed_fence_order(2))
+    orders = [order_to_json(o) for o in _total_orders()]
+    parallel = [order_to_json(o) for o in _parallel_orders()]
+    tasks: list[_Task] = []
+    if quick:
+        # one data constituent: the same protocol, a state space the explicit engine
+        # exhausts in a second; the ordering rules need the n = 2 matrix and are not derived
+        one = order_to_json(seed_fence_order(1))
+        sample = [one, order_to_json(serial_order(["OLS", "NS", "DC1"]))]
+        for m in FenceMode:
+            tasks.append(
+                _Task(
+                    f"z3 {m}/write-ahead",
+                    _z3_family,
+                    (m.value, "write-ahead", sample, 1, MATRIX, 10),
+                    2,
+                )
+            )
+            tasks.append(
+                _Task(
+                    f"explicit {m}/write-ahead",
+                    _explicit,
+                    (m.value, "write-ahead", one, 1, MATRIX, []),
+                )
+            )
+        return tasks
+    for m, d in _families():
+        chunk = orders + parallel
+        half = len(chunk) // 2
+        for part in (chunk[:half], chunk[half:]):
+            tasks.append(
+                _Task(f"z3 {m}/{d}", _z3_family, (m.value, d.value, part, 2, MATRIX), len(part))
+            )
+    explicit_orders = [
+        seed,
+        order_to_json(serial_order(["OLS", "NS", "DC2", "DC1"])),
+    ]
+    for m, d in _families():
+        for o in explicit_orders:
+            tasks.append(
+                _Task(f"explicit {m}/{d}", _explicit, (m.value, d.value, o, 2, MATRIX, []), 2)
+            )
+    for n in SCALING_NS:
+        tasks.append(
+            _Task(
+                f"z3 seed n={n}",
+                _z3_single,
+                ("held", "write-ahead", order_to_json(seed_fence_order(n)), n, SCALING, []),
+                1 + n,
+            )
+        )
+    for bug in Bug:
+        for fn, engine in ((_z3_single, "z3"), (_explicit, "explicit")):
+            tasks.append(
+                _Task(
+                    f"{engine} bug {bug.value}",
+                    fn,
+                    ("held", "write-ahead", seed, 2, MATRIX, [bug.value]),
+                )
+            )
+    tasks.append(_Task("z3 parametric proofs", _parametric, (), 8))
+    return tasks
+
+
+def run(options: SuiteOptions, progress: Progress) -> SuiteReport:
+    """Run the suite; see the module docstring."""
+    start = time.perf_counter()
+    tasks = _tasks(options.quick)
+    progress.start(sum(t.weight for t in tasks), "fence")
+    cells: list[Cell] = []
+    # heaviest first, so that the pool ends evenly
+    ordered = sorted(tasks, key=lambda t: -t.weight)
+    if options.workers > 1:
+        with ProcessPoolExecutor(max_workers=options.workers) as pool:
+            futures = [(t, pool.submit(t.fn, *t.args)) for t in ordered]
+            for t, f in futures:
+                cells.extend(f.result())
+                progress.advance(t.label, t.weight)
+    else:
+        for t in ordered:
+            cells.extend(t.fn(*t.args))
+            progress.advance(t.label, t.weight)
+    statements, failures = judge(cells)
+    notes = [
+        f"matrix instance: n = 2, {MATRIX['objects']} object, {MATRIX['clients']} client slot "
+        f"(operations run one after another on it, concurrently with the snapshot job), "
+        f"BMC depth {DEPTH}",
+        f"seed configuration on fixed instances for n in {SCALING_NS} ({SCALING['objects']} "
+        f"object, {SCALING['clients']} client slot); every n and every number of clients and "
+        "objects: the parameterised proofs",
+    ]
+    return SuiteReport(NAME, cells, statements, failures, time.perf_counter() - start, notes)
+
+
+# --------------------------------------------------------------------------------------------
+# Statements: derived from the total orders, checked against every cell
+# --------------------------------------------------------------------------------------------
+
+
+def _stages(order: Sequence[Any]) -> dict[str, int]:
+    return {v: i for i, st in enumerate(order_from_json(order)) for v in st}
+
+
+def _is_serial(order: Sequence[Any]) -> bool:
+    return all(isinstance(x, str) for x in order)
+
+
+def _key(config: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        config["mode"],
+        config["discipline"],
+        tuple(config.get("bugs", [])),
+        config["n"],
+        str(config["order"]),
+        config["objects"],
+        config["clients"],
+        config["present"],
+    )
+
+
+def judge(cells: list[Cell]) -> tuple[list[Statement], list[str]]:
+    """Derive the statements from the z3 matrix cells and check them, the engines' agreement
+    and the expected verdicts of the other cells. Sets ``Cell.expected``."""
+    statements: list[Statement] = []
+    failures: list[str] = []
+    z3_cells = [c for c in cells if c.engine == "z3"]
+    matrix = [
+        c
+        for c in z3_cells
+        if c.config.get("n") == 2
+        and not c.config.get("bugs")
+        and c.config.get("objects") == MATRIX["objects"]
+    ]
+    rules: dict[tuple[str, str, str], set[tuple[str, str]] | None] = {}
+    for prop in PROPERTIES:
+        for mode, disc in _families():
+            group = [
+                c
+                for c in matrix
+                if c.prop == prop
+                and c.config["mode"] == mode.value
+                and c.config["discipline"] == disc.value
+            ]
+            if not group:
+                continue
+            st, rule = _derive(prop, mode.value, disc.value, group, failures)
+            statements.append(st)
+            if st.checked:
+                rules[prop, mode.value, disc.value] = rule
+    # the seed configuration for every n (and the parametric proofs) must be safe where the
+    # n = 2 rule says the seed order is safe
+    for c in z3_cells:
+        if c in matrix or c.config.get("bugs"):
+            continue
+        key = (c.prop, c.config["mode"], c.config["discipline"])
+        if key not in rules:
+            continue
+        rule = rules[key]
+        present = set(volume_names(c.config["n"])) if isinstance(c.config["n"], int) else None
+        seed_ok = rule is not None and all(
+            _before_in_seed(a, b) for a, b in rule if present is None or {a, b} <= present
+        )
+        c.expected = "proved" if seed_ok else "violated"
+        if c.verdict != c.expected:
+            failures.append(f"{c.prop} on {_describe(c)}: expected {c.expected}, got {c.verdict}")
+    # broken protocols must break what they break (the other properties of a broken
+    # protocol carry no expectation: its invariants differ, z3 may only bound them)
+    breaks = {
+        Bug.NO_UNFENCE_ON_FAILURE.value: {"no-lost-request", "unfence-on-failure"},
+        Bug.RETRY_DEFERRED.value: {"no-lost-request"},
+    }
+    for c in cells:
+        bugs = c.config.get("bugs") or []
+        if bugs and c.prop in set().union(*(breaks[b] for b in bugs)):
+            c.expected = "violated"
+            if c.verdict != c.expected:
+                failures.append(
+                    f"{c.prop} with bug {bugs} ({c.engine}): expected violated, got {c.verdict}"
+                )
+    # engine agreement
+    by_key = {(_key(c.config), c.prop): c for c in z3_cells}
+    for c in cells:
+        if c.engine != "explicit":
+            continue
+        twin = by_key.get((_key(c.config), c.prop))
+        if twin is None:
+            failures.append(f"explicit cell without a z3 twin: {c.prop} on {_describe(c)}")
+            continue
+        if c.expected is None:
+            c.expected = twin.expected
+        if _conflict(c, twin):
+            failures.append(
+                f"engines disagree on {c.prop} at {_describe(c)}: z3 {twin.verdict} "
+                f"(depth {twin.depth}), explicit {c.verdict} (depth {c.depth})"
+            )
+    agree = [c for c in cells if c.engine == "explicit"]
+    statements.append(
+        Statement(
+            NAME,
+            "*",
+            f"the explicit-state engine agrees with z3 on all {len(agree)} shared cells "
+            "(no verdict refuted by the other engine; equal shortest counterexample lengths)",
+            not any("engines disagree" in f for f in failures),
+            len(agree),
+        )
+    )
+    return statements, failures
+
+
+def _conflict(a: Cell, b: Cell) -> bool:
+    """Whether two verdicts on the same cell contradict each other: one engine refutes what
+    the other proves, both refute with shortest counterexamples of different lengths, or one
+    refutes within a depth the other searched without finding it. (``bounded`` and
+    ``unknown`` are weaker than ``proved`` and do not contradict it.)"""
+    pair = {a.verdict, b.verdict}
+    if pair == {"violated", "proved"}:
+        return True
+    if pair == {"violated"}:
+        return a.depth != b.depth
+    if pair == {"violated", "bounded"}:
+        hit, miss = (a, b) if a.verdict == "violated" else (b, a)
+        return hit.depth is not None and miss.depth is not None and hit.depth <= miss.depth
+    return False
+
+
+def _before_in_seed(a: str, b: str) -> bool:
+    """Whether the seed's serial order (NS, OLS, DC1, DC2, ...) fences ``a`` before ``b``."""
+
+    def rank(v: str) -> int:
+        return {"NS": 0, "OLS": 1}.get(v, 1 + int(v[2:]) if v.startswith("DC") else 0)
+
+    return rank(a) < rank(b)
+
+
+def _describe(c: Cell) -> str:
+    cfg = c.config
+    order = " < ".join(x if isinstance(x, str) else "{" + "|".join(x) + "}" for x in cfg["order"])
+    bugs = f", bugs {cfg['bugs']}" if cfg.get("bugs") else ""
+    return f"n={cfg['n']} [{order}] {cfg['mode']}/{cfg['discipline']}{bugs}"
+
+
+def _derive(
+    prop: str, mode: str, disc: str, group: list[Cell], failures: list[str]
+) -> tuple[Statement, set[tuple[str, str]] | None]:
+    serial = [c for c in group if _is_serial(c.config["order"])]
+    if len(serial) < len(_total_orders()):
+        return Statement(
+            NAME,
+            prop,
+            f"{prop} ({mode}, {disc}): not derived ({len(serial)} of "
+            f"{len(_total_orders())} total orders run)",
+            True,
+            0,
+        ), None
+    safe = [c.config["order"] for c in serial if c.verdict == "proved"]
+    unsafe = [c for c in serial if c.verdict == "violated"]
+    undecided = [c for c in serial if c.verdict not in ("proved", "violated")]
+    volumes = volume_names(2)
+    where = f"{prop} ({mode}, {disc})"
+    if undecided:
+        failures.append(
+            f"{where}: {len(undecided)} total orders undecided "
+            f"({undecided[0].verdict}); no statement derived"
+        )
+        return Statement(NAME, prop, f"{where}: undecided", False, len(group)), None
+    rule: set[tuple[str, str]] | None
+    if not safe:
+        rule = None
+        text = f"{where}: no fence order is safe ({len(unsafe)}/{len(serial)} violated)"
+    else:
+        rule = {
+            (a, b)
+            for a in volumes
+            for b in volumes
+            if a != b and all(_stages(o)[a] < _stages(o)[b] for o in safe)
+        }
+        text = (
+            f"{where}: safe iff {_rule_text(rule, volumes)}; {len(safe)}/{len(serial)} "
+            f"total orders safe"
+        )
+    holds = True
+    checked = 0
+    for c in group:
+        stages = _stages(c.config["order"])
+        ok = rule is not None and all(stages[a] < stages[b] for a, b in rule)
+        c.expected = "proved" if ok else "violated"
+        checked += 1
+        if c.verdict != c.expected:
+            holds = False
+            failures.append(
+                f"{where}: statement predicts {c.expected} for "
+                f"{_describe(c)}, the model says {c.verdict}"
+            )
+    why = ""
+    worst = min(unsafe, key=lambda c: c.depth or 0) if unsafe else None
+    if worst is not None and worst.rendered:
+        why = f"shortest counterexample ({_describe(worst)}):\n{worst.rendered}"
+    return Statement(NAME, prop, text, holds, checked, why), rule
+
+
+def _rule_text(rule: set[tuple[str, str]], volumes: Sequence[str]) -> str:
+    """The transitive reduction of the ordering constraints, and what may go in parallel."""
+    if not rule:
+        return "any order (no constraint; every volume may be fenced in parallel)"
+    reduced = sorted(
+        (a, b) for a, b in rule if not any((a, m) in rule and (m, b) in rule for m in volumes)
+    )
+    free = sorted(
+        f"{a}|{b}"
+        for a, b in itertools.combinations(volumes, 2)
+        if (a, b) not in rule and (b, a) not in rule
+    )
+    text = ", ".join(f"{a} before {b}" for a, b in reduced)
+    if free:
+        text += f" (unordered, may be fenced in parallel: {', '.join(free)})"
+    return text
