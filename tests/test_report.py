@@ -35,3 +35,12 @@ def test_json_and_markdown_carry_every_cell_and_statement(tmp_path: Path) -> Non
     assert data[0]["verdict"] == "proved" and data[0]["depth"] is None
     text = markdown([rep])
     assert "NS < {DC1|DC2} < OLS" in text and "any order" in text
+
+
+def test_config_text_names_a_mirror_variant_not_a_fence_order() -> None:
+    from xvol.verification.report import config_text
+
+    text = config_text({"variant": "skip-resize", "n": 2, "missing": 1, "bugs": ["skip-resize"]})
+    assert text == "n=2 missing=1 skip-resize"
+    fence = config_text({"n": 2, "order": ["NS", "OLS", "DC1", "DC2"], "mode": "held"})
+    assert fence.startswith("n=2 NS < OLS < DC1 < DC2 held")

@@ -33,6 +33,9 @@ def order_text(order: Any) -> str:
 
 
 def config_text(config: dict[str, Any]) -> str:
+    """One line naming a cell's configuration: a mirror variant, or a fence order and knobs."""
+    if "variant" in config:
+        return f"n={config.get('n')} missing={config.get('missing')} {config['variant']}"
     bugs = f" +{'+'.join(config['bugs'])}" if config.get("bugs") else ""
     return (
         f"n={config.get('n')} {order_text(config.get('order'))} "

@@ -60,6 +60,11 @@ COMMANDS: tuple[Subcommand, ...] = (
         "experiments: parameter sweeps -> tidy CSV + provenance JSON + figures",
         "xvol.experiments.cli",
     ),
+    Subcommand(
+        "reproduce",
+        "regenerate every result: verification reports, experiments, paper figures",
+        "xvol.reproduce",
+    ),
 )
 
 BENCHMARKS: tuple[Subcommand, ...] = (

@@ -1,0 +1,144 @@
+"""``xvol reproduce``: regenerate every result the kit produces, in one command.
+
+It runs, in order: the verification suites (``xvol verify``: JSON and Markdown reports), every
+registered experiment (``xvol experiment run``: tidy CSV, JSON sidecar, figures), and copies the
+figures marked for the paper into ``paper/figures/``. It ends with a table of what was produced
+where and exits non-zero if any suite reports a failure. ``--quick`` runs the small grids and the
+quick suites (a few minutes); ``make reproduce`` runs the full version.
+
+This module sits on the roof of the house, beside :mod:`xvol.cli`: it may import every half.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from xvol.errors import InvalidArgumentError
+
+
+@dataclass(frozen=True)
+class Product:
+    """One file the run produced and what it holds."""
+
+    path: Path
+    holds: str
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Options of ``xvol reproduce``."""
+    parser.add_argument("--quick", action="store_true", help="small grids and quick suites")
+    parser.add_argument(
+        "--out", type=Path, default=Path("out"), help="output folder (default: out/)"
+    )
+    parser.add_argument(
+        "--paper-figures",
+        type=Path,
+        default=Path("paper") / "figures",
+        help="where the paper's figures are copied (default: paper/figures/)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--seed", type=int, default=None, help="base seed of the experiments")
+
+
+class _Bar:
+    """Adapts a rich progress bar to the suites' progress protocol."""
+
+    def __init__(self, progress: Progress, label: str) -> None:
+        self.progress = progress
+        self.task = progress.add_task(label, total=1)
+
+    def start(self, total: int, label: str) -> None:
+        self.progress.update(self.task, total=total, description=label)
+
+    def advance(self, label: str, amount: int = 1) -> None:
+        self.progress.update(self.task, advance=amount, description=label)
+
+
+def run_suites(
+    out: Path, *, quick: bool, workers: int, console: Console
+) -> tuple[list[Product], list[str]]:
+    """Run every verification suite; the report files and the failures."""
+    from xvol.verification import report
+    from xvol.verification.suites import SuiteOptions, available, load
+
+    options = SuiteOptions(quick=quick, workers=workers)
+    reports = []
+    with Progress(
+        TextColumn("{task.description:<40}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        for name in available():
+            reports.append(load(name).run(options, _Bar(bar, f"verify {name}")))
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, markdown_path = out / "verify.json", out / "verify.md"
+    report.write_json(reports, json_path)
+    report.write_markdown(reports, markdown_path)
+    cells = sum(len(r.cells) for r in reports)
+    products = [
+        Product(json_path, f"verification records: {cells} cells of {len(reports)} suites"),
+        Product(markdown_path, "verification report: verdicts and derived statements"),
+    ]
+    return products, [f for r in reports for f in r.failures]
+
+
+def run_experiments(
+    out: Path, paper_figures: Path, *, quick: bool, workers: int, seed: int | None
+) -> list[Product]:
+    """Run every registered experiment and copy its paper figures; the files produced."""
+    from xvol.experiments import registry
+
+    results = registry.run_all(
+        out, quick=quick, seed=seed, workers=workers, progress=True, command=["xvol", "reproduce"]
+    )
+    products: list[Product] = []
+    for result in results:
+        name = result.experiment.name
+        products.append(Product(result.csv, f"{name}: tidy results"))
+        products.append(Product(result.sidecar, f"{name}: provenance sidecar"))
+        for png, pdf in result.figures.values():
+            products.append(Product(png, f"{name}: figure"))
+            products.append(Product(pdf, f"{name}: figure"))
+    paper_figures.mkdir(parents=True, exist_ok=True)
+    for figure in (p for r in results for p in r.paper_figures):
+        target = paper_figures / figure.name
+        shutil.copyfile(figure, target)
+        products.append(Product(target, "paper figure (copy)"))
+    return products
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``xvol reproduce``; exit status 1 if a suite reports a failure."""
+    if args.workers < 1:
+        raise InvalidArgumentError(f"--workers must be >= 1, got {args.workers}")
+    console = Console()
+    mode = "quick" if args.quick else "full"
+    console.print(f"[bold]xvol reproduce[/bold] ({mode}): suites, experiments, figures")
+    products, failures = run_suites(
+        args.out / "verify", quick=args.quick, workers=args.workers, console=console
+    )
+    products += run_experiments(
+        args.out / "experiments",
+        args.paper_figures,
+        quick=args.quick,
+        workers=args.workers,
+        seed=args.seed,
+    )
+    table = Table(title=f"produced {len(products)} files", title_justify="left")
+    table.add_column("file", overflow="fold")
+    table.add_column("holds")
+    for product in products:
+        table.add_row(str(product.path), product.holds)
+    console.print(table)
+    for failure in failures:
+        console.print(f"[red]FAILURE[/red] {failure}")
+    return 1 if failures else 0
