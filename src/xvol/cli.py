@@ -56,6 +56,11 @@ COMMANDS: tuple[Subcommand, ...] = (
         "xvol.reference.access.serve",
     ),
     Subcommand(
+        "demo",
+        "narrated disaster-recovery scenario on two sites: mirror, disaster, failover, resync",
+        "xvol.reference.mirror.demo",
+    ),
+    Subcommand(
         "experiment",
         "experiments: parameter sweeps -> tidy CSV + provenance JSON + figures",
         "xvol.experiments.cli",

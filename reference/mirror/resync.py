@@ -1,0 +1,308 @@
+"""Resync after failover: the old primary becomes the mirror of the site that took over.
+
+The seed's resync process, run by the mirroring coordinator of the *old primary* once it is
+back (it becomes the destination; the site that failed over becomes the source):
+
+1. find the **common snapshot**: the newest expandable-volume snapshot both sites hold with the
+   same ID, name and per-volume snapshot UUIDs on every member, valid at both sites. There is
+   one common snapshot for the whole expandable volume, never one per member volume (members
+   rolled back to different snapshots would break namespace -> OLS -> data references);
+2. the **dry run** (:class:`ResyncPlan`): what the old primary would lose - files created,
+   modified or deleted there since the common snapshot and its snapshots the other site does
+   not hold - and the files the other site changed since the common snapshot; changes on both
+   sides are reported as **split brain**;
+3. **preserve** (the default): the old primary's divergent files are copied into a new
+   expandable volume ``<volume>-preserved-<n>`` at the old primary, with a ``/PRESERVED.txt``
+   manifest, and a consistent snapshot of it is taken; ``discard=True`` skips this (the
+   explicit choice to lose them);
+4. **roll back**: the old primary's snapshots not held by the other site are deleted and every
+   member is restored to the common snapshot (or, for a new baseline, every snapshot is
+   deleted); from here its clients read the common snapshot (redirect) and cannot write;
+5. **reverse** the relationships: the old primary's relationship table now names the other
+   site as source; the other site forgets its broken mirror (:class:`~.site.ReleaseMirrorRequest`);
+6. **resize**, **transfer** a fresh consistent snapshot of the new source, **copy the
+   configuration** and **notify** the N-module: the update of :mod:`.coordinator`.
+
+A missing common snapshot raises :class:`NoCommonSnapshotError`, which says that
+``baseline=True`` re-sends everything (after preserving the old primary's files).
+
+Uses: :mod:`.coordinator`, :mod:`.site`, :mod:`.relationships`, the snapshots layer, errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from xvol.reference.cluster.cluster import RDBGoids
+from xvol.reference.cluster.rdb import counter_value
+from xvol.reference.mirror.coordinator import MirroringCoordinator, UpdateResult
+from xvol.reference.mirror.link import Process
+from xvol.reference.mirror.relationships import MirrorConfig, MirrorGroup, MirrorState
+from xvol.reference.mirror.site import (
+    ChangesReply,
+    ChangesRequest,
+    MirrorRoleReply,
+    MirrorRoleRequest,
+    ReleaseMirrorRequest,
+    Site,
+    SnapshotListReply,
+    active_files,
+    changed_paths,
+    snapshot_files,
+)
+from xvol.reference.repository.expandable import ExpandableVolume
+from xvol.reference.snapshots.snapshot_table import SnapshotRecord
+from xvol.reference.snapshots.volume_snapshots import VolumeSnapshots
+
+from xvol.errors import AlreadyExistsError, IntegrityError, StateError
+
+PRESERVED_MANIFEST = "/PRESERVED.txt"
+
+
+class NoCommonSnapshotError(StateError):
+    """The two sites hold no common valid snapshot: resync with ``baseline=True`` to re-send
+    everything (the old primary's files are preserved first unless ``discard=True``)."""
+
+
+@dataclass(frozen=True)
+class ResyncPlan:
+    """What a resync will do (the dry run): the common snapshot (None: a baseline), the old
+    primary's files that would be discarded and its snapshots that would be deleted, the
+    new source's changed files, the members the old primary must create and those it must
+    remove (created after the common snapshot, so empty in it)."""
+
+    common: SnapshotRecord | None
+    discarded_paths: tuple[str, ...]
+    discarded_snapshots: tuple[str, ...]
+    source_changes: tuple[str, ...]
+    resize: tuple[str, ...]
+    remove: tuple[str, ...] = ()
+    """Members this site created after the common snapshot (empty there): removed."""
+
+    @property
+    def split_brain(self) -> bool:
+        """Writes on both sides since the common snapshot."""
+        return bool(self.discarded_paths) and bool(self.source_changes)
+
+    @property
+    def conflicting_paths(self) -> tuple[str, ...]:
+        """Paths changed on both sides."""
+        return tuple(sorted(set(self.discarded_paths) & set(self.source_changes)))
+
+
+@dataclass(frozen=True)
+class ResyncResult:
+    """A finished resync: its plan, the preserved volume (None: nothing preserved) and the
+    transfer that made the old primary a mirror of the new source."""
+
+    plan: ResyncPlan
+    preserved: str | None
+    update: UpdateResult
+
+
+def _same(a: SnapshotRecord, b: SnapshotRecord) -> bool:
+    """Whether two rows describe the same expandable-volume snapshot."""
+    return (
+        a.snapshot_id == b.snapshot_id
+        and a.name == b.name
+        and {v.member: v.uuid for v in a.volumes} == {v.member: v.uuid for v in b.volumes}
+    )
+
+
+def common_snapshot(
+    mine: list[SnapshotRecord], theirs: list[SnapshotRecord]
+) -> SnapshotRecord | None:
+    """The newest of ``mine`` that ``theirs`` also holds (both lists: valid rows only)."""
+    found = [m for m in mine if any(_same(m, t) for t in theirs)]
+    return max(found, key=lambda r: r.snapshot_id) if found else None
+
+
+class Resync:
+    """The resync of ``vserver``/``volume`` at ``site`` (the old primary) from the site at the
+    other end of ``coordinator.link``, where the volume is ``source_vserver``/``source_volume``
+    (default: the same names)."""
+
+    def __init__(
+        self,
+        coordinator: MirroringCoordinator,
+        vserver: str,
+        volume: str,
+        *,
+        source_vserver: str | None = None,
+        source_volume: str | None = None,
+    ) -> None:
+        self.coordinator = coordinator
+        self.site: Site = coordinator.site
+        self.vserver = vserver
+        self.volume = volume
+        self.source_vserver = source_vserver or vserver
+        self.source_volume = source_volume or volume
+
+    def _proxy(self) -> object:
+        return self.coordinator.link.channel("proxy")
+
+    # -- the dry run ---------------------------------------------------------------------------
+
+    def plan(self, *, baseline: bool = False) -> Process[ResyncPlan]:
+        """The dry run: nothing changes at either site. :class:`NoCommonSnapshotError`
+        without a common snapshot unless ``baseline``."""
+        site, vs, vol = self.site, self.vserver, self.volume
+        channel = self.coordinator.link.channel("proxy")
+        role = yield from channel.request(
+            MirrorRoleRequest(self.source_vserver, self.source_volume)
+        )
+        if not isinstance(role, MirrorRoleReply):
+            raise IntegrityError(f"expected MirrorRoleReply, got {type(role).__name__}")
+        if role.state == MirrorState.MIRRORED.value:
+            raise StateError(
+                f"{self.source_vserver}/{self.source_volume} at the other site is still a "
+                "read-only mirror: fail it over before resyncing from it"
+            )
+        tables = self.coordinator.tables
+        if tables.has_group(vs, vol) and tables.group(vs, vol).state is MirrorState.MIRRORED:
+            raise StateError(f"{vs}/{vol} here is already a mirror destination")
+        listing = yield from self.coordinator._list(self.source_vserver, self.source_volume)
+        mine_members = {m.name for m in site.members(vs, vol)}
+        theirs_members = {m.name for m in listing.record.members}
+        extra = sorted(mine_members - theirs_members)
+        rows = yield from self.coordinator._snapshots(self.source_vserver, self.source_volume)
+        assert isinstance(rows, SnapshotListReply)
+        theirs = [r for r in rows.records if r.snapshot_id in rows.valid]
+        mine_all = site.snapshots(vs, vol)
+        common = common_snapshot(site.intact_snapshots(vs, vol), theirs)
+        if common is None and not baseline:
+            raise NoCommonSnapshotError(
+                f"{vs}/{vol} here and {self.source_vserver}/{self.source_volume} there hold no "
+                "common valid snapshot; resync with baseline=True to send everything again "
+                "(this site's files are preserved first unless discard=True)"
+            )
+        if extra and (
+            common is None or any(m in {v.member for v in common.volumes} for m in extra)
+        ):
+            raise StateError(
+                f"{vs}/{vol} here has members the other site lacks ({', '.join(extra)}) and "
+                "they are not new since the common snapshot; drain and remove them first"
+            )
+        now = active_files(site.cluster, vs, vol)
+        before: dict[str, bytes] = {}
+        if common is not None:
+            before = snapshot_files(site.open_snapshot(vs, vol, common.snapshot_id))
+        discarded = changed_paths(before, now) if common is not None else sorted(now)
+        dropped = [r.name for r in mine_all if not any(_same(r, t) for t in theirs)]
+        changes = yield from channel.request(
+            ChangesRequest(
+                self.source_vserver,
+                self.source_volume,
+                None if common is None else common.snapshot_id,
+                None,
+            )
+        )
+        if not isinstance(changes, ChangesReply):
+            raise IntegrityError(f"expected ChangesReply, got {type(changes).__name__}")
+        resize = sorted(theirs_members - mine_members)
+        return ResyncPlan(
+            common, tuple(discarded), tuple(dropped), changes.paths, tuple(resize), tuple(extra)
+        )
+
+    # -- the resync ------------------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        discard: bool = False,
+        baseline: bool = False,
+        config: MirrorConfig | None = None,
+    ) -> Process[ResyncResult]:
+        """Plan, preserve (unless ``discard``), roll back, reverse, transfer, notify."""
+        plan = yield from self.plan(baseline=baseline)
+        site, vs, vol = self.site, self.vserver, self.volume
+        preserved = None
+        if plan.discarded_paths and not discard:
+            preserved = self._preserve(plan)
+        self._roll_back(plan)
+        tables = self.coordinator.tables
+        if tables.has_group(vs, vol):
+            tables.remove_group(vs, vol)
+        listing = yield from self.coordinator._list(self.source_vserver, self.source_volume)
+        group = MirrorGroup(
+            vs,
+            vol,
+            listing.cluster,
+            self.source_vserver,
+            self.source_volume,
+            exported=None if plan.common is None else plan.common.snapshot_id,
+            config=config or MirrorConfig(),
+        )
+        tables.save_group(group)
+        site.redirects[(vs, vol)] = group.exported
+        channel = self.coordinator.link.channel("proxy")
+        yield from channel.request(ReleaseMirrorRequest(self.source_vserver, self.source_volume))
+        update = yield from self.coordinator._update(group, None, resize=True)
+        xv = site.cluster.expandable(vs, vol)
+        xv.goids = RDBGoids(site.cluster, xv.repository)
+        return ResyncResult(plan, preserved, update)
+
+    def _preserve(self, plan: ResyncPlan) -> str:
+        """Copy this site's divergent files into a new expandable volume and snapshot it;
+        returns its name."""
+        site, vs, vol = self.site, self.vserver, self.volume
+        record = site.record(vs, vol)
+        number = counter_value(site.cluster.replica(), f"preserved/{vs}/{vol}")
+        site.raise_counter(f"preserved/{vs}/{vol}", number + 1)
+        name = f"{vol}-preserved-{number}"
+        while site.has_volume(vs, name):
+            number += 1
+            name = f"{vol}-preserved-{number}"
+        site.cluster.mhost().create_expandable_volume(
+            vs, name, data_constituents=1, volume_blocks=record.volume_blocks
+        )
+        now = active_files(site.cluster, vs, vol)
+        target = site.cluster.expandable(vs, name)
+        lines = []
+        for path in plan.discarded_paths:
+            if path in now:
+                _make_parents(target, path)
+                target.create(path, now[path])
+                lines.append(f"kept {path}")
+            else:
+                lines.append(f"deleted {path}")
+        common = "none" if plan.common is None else plan.common.name
+        header = f"divergent files of {vs}/{vol} at {site.name} since snapshot {common}\n"
+        target.create(PRESERVED_MANIFEST, (header + "\n".join(lines) + "\n").encode())
+        site.snapshot(vs, name, "preserved")
+        return name
+
+    def _roll_back(self, plan: ResyncPlan) -> None:
+        """Delete this site's snapshots the other site lacks and restore the common one (or
+        drop every snapshot, for a baseline); clients are redirected from here on."""
+        site, vs, vol = self.site, self.vserver, self.volume
+        site.redirects[(vs, vol)] = None if plan.common is None else plan.common.snapshot_id
+        for name in plan.discarded_snapshots:
+            site.jobs.delete(vs, vol, name)
+        keep = set() if plan.common is None else {v.uuid for v in plan.common.volumes}
+        calls = VolumeSnapshots(site.cluster, site.cluster.any_up_node(), vs, vol)
+        for member in site.members(vs, vol):
+            for snap in calls.list(member.volume_id):
+                if snap["uuid"] not in keep:
+                    calls.delete(member.volume_id, int(snap["sid"]), str(snap["uuid"]))
+        if plan.common is not None:
+            self.coordinator.restore_exported(vs, vol, plan.common)
+
+
+def _make_parents(xv: ExpandableVolume, path: str) -> None:
+    """Create the directories above ``path`` in expandable volume ``xv``."""
+    parts = [p for p in path.split("/") if p][:-1]
+    for i in range(1, len(parts) + 1):
+        with contextlib.suppress(AlreadyExistsError):
+            xv.mkdir("/" + "/".join(parts[:i]))
+
+
+__all__ = [
+    "PRESERVED_MANIFEST",
+    "NoCommonSnapshotError",
+    "Resync",
+    "ResyncPlan",
+    "ResyncResult",
+    "common_snapshot",
+]

@@ -1,0 +1,565 @@
+"""Sites of a disaster-recovery pair and the source proxy that answers for the primary site.
+
+In the seed the expandable volume of a *primary location* is mirrored to a *remote location*:
+two clustered storage systems, each with its own M-host, RDB and N-modules. The mirroring
+coordinator at the remote M-host never touches the primary's storage; it talks to a *source
+proxy* that "formats information that is transmitted to and received from the primary location".
+
+Structures, bottom up:
+
+* :class:`Site`: one cluster (:class:`~xvol.reference.cluster.cluster.Cluster`) with a name (the
+  cluster identifier of the relationship table's fields A and E), its snapshot job manager, and
+  its N-module's *redirect* entries. Invariant: a site whose expandable volume is a mirror
+  destination has a redirect entry for it; while it has one, client reads of the active file
+  system are served from that snapshot (the seed's "active file system redirected to a
+  snapshot" in the N-module cache) and client writes are refused (:class:`ReadOnlyMirrorError`).
+  Life cycle: :func:`build_site` -> clients read and write -> the coordinator sets and clears
+  redirects.
+* the proxy's messages (:class:`VolumeListRequest`, :class:`SnapshotListRequest`,
+  :class:`TakeSnapshotRequest`, :class:`ChangesRequest`): the seed's blocks "obtain a list of
+  volumes for the source", "retrieve source volume information" (fields E-H), "configuration
+  information regarding the snapshot", plus taking the consistent snapshot an update sends and
+  the paths changed since a snapshot (for the resync's split-brain report).
+* :class:`SourceProxy`: the primary site's :class:`~xvol.reference.mirror.link.Endpoint`. It
+  answers the messages above from its site and hands every block replication request to a
+  :class:`~xvol.reference.mirror.replication.ReplicationSource` whose volumes are the site's
+  member volumes by volume ID (refreshed on each request, so constituents added at the source
+  are served at once).
+* :class:`SitePair`: two sites on one SimPy environment, joined by one
+  :class:`~xvol.reference.mirror.link.SimulatedLink` per direction (each ends at the other
+  site's proxy). :meth:`SitePair.disaster` cuts both; :meth:`SitePair.reconnect` restores them.
+  :meth:`SitePair.run` drives a coordinator process to its end in simulated time.
+
+Uses: simpy, the cluster, the snapshots layer (job manager, table, access layer), the link and
+replication modules of this package, errors and vocabulary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+import simpy
+from xvol.reference.cluster.cluster import Cluster
+from xvol.reference.cluster.rdb import (
+    COUNTERS,
+    ExpandableRecord,
+    MemberRecord,
+    counter_value,
+    read_expandable,
+)
+from xvol.reference.mirror.link import Cut, Link, Message, SimulatedLink
+from xvol.reference.mirror.relationships import MirrorState, MirrorTables
+from xvol.reference.mirror.replication import ReplicationSource
+from xvol.reference.repository.files import VolumeFiles
+from xvol.reference.snapshots.snapshot_access import SnapshotAccessLayer, SnapshotView
+from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
+from xvol.reference.snapshots.snapshot_table import SnapshotRecord
+from xvol.reference.volume.volume import Volume
+
+from xvol.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    StateError,
+    UnavailableError,
+)
+from xvol.vocabulary import NAMESPACE_VOLUME
+
+T = TypeVar("T")
+
+
+class ReadOnlyMirrorError(PermissionDeniedError):
+    """A client wrote to an expandable volume that is a mirror destination (break it first)."""
+
+
+# --------------------------------------------------------------------------------------------
+# A site
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Site:
+    """One location: a cluster, its name, its snapshot job manager and its redirects."""
+
+    name: str
+    cluster: Cluster
+    jobs: SnapshotJobManager = field(init=False)
+    redirects: dict[tuple[str, str], int | None] = field(default_factory=dict)
+    """(vserver, volume) -> snapshot ID the active file system is redirected to (None: a
+    mirror destination that has received no snapshot yet)."""
+
+    def __post_init__(self) -> None:
+        self.jobs = SnapshotJobManager(self.cluster)
+
+    # -- the volume table --------------------------------------------------------------------
+
+    def record(self, vserver: str, volume: str) -> ExpandableRecord:
+        """The volume table row of ``vserver``/``volume`` (:class:`NotFoundError` if none)."""
+        return read_expandable(self.cluster.replica(), vserver, volume)
+
+    def has_volume(self, vserver: str, volume: str) -> bool:
+        """Whether the site has that expandable volume."""
+        try:
+            self.record(vserver, volume)
+        except NotFoundError:
+            return False
+        return True
+
+    def members(self, vserver: str, volume: str) -> list[MemberRecord]:
+        """The member volumes (namespace, OLS, data constituents) of an expandable volume."""
+        return list(self.record(vserver, volume).members)
+
+    def volume(self, vserver: str, volume: str, member: str) -> Volume:
+        """The write-anywhere volume under member ``member``."""
+        files = self.cluster.mounted(vserver, volume, member).files
+        if not isinstance(files, VolumeFiles):
+            raise StateError(f"member {member} of {vserver}/{volume} is not a block volume")
+        return files.volume
+
+    def volumes_by_id(self) -> dict[str, Volume]:
+        """Every member volume of every expandable volume of the site, by volume ID."""
+        out: dict[str, Volume] = {}
+        for vserver, volume, member in self.cluster.volume_table():
+            try:
+                out[member.volume_id] = self.volume(vserver, volume, member.name)
+            except (KeyError, NotFoundError, UnavailableError):
+                continue
+        return out
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    def snapshot(self, vserver: str, volume: str, name: str) -> SnapshotRecord:
+        """Take a consistent snapshot of the expandable volume (fences, per-volume snapshots)."""
+        return self.jobs.create(vserver, volume, name)
+
+    def snapshots(self, vserver: str, volume: str) -> list[SnapshotRecord]:
+        """Rows of the snapshot table, by snapshot ID."""
+        return self.jobs.snapshots(vserver, volume)
+
+    def intact_snapshots(self, vserver: str, volume: str) -> list[SnapshotRecord]:
+        """Rows whose every recorded member still holds its per-volume snapshot (a snapshot
+        taken before a constituent was added is *partial* in the snapshot table, yet intact:
+        it can still be a mirror's common base)."""
+        out = []
+        for row in self.snapshots(vserver, volume):
+            recorded = {v.member for v in row.volumes}
+            if not recorded & set(self.jobs.table.missing(row)):
+                out.append(row)
+        return out
+
+    # -- clients through the N-module ------------------------------------------------------------
+
+    def write(self, vserver: str, volume: str, path: str, data: bytes) -> None:
+        """Create or replace the file at ``path``; refused while the volume is a mirror."""
+        if (vserver, volume) in self.redirects:
+            raise ReadOnlyMirrorError(
+                f"{vserver}/{volume} at site {self.name} is a read-only mirror destination; "
+                "break the mirror (failover) before writing"
+            )
+        xv = self.cluster.expandable(vserver, volume)
+        if self._exists(vserver, volume, path):
+            xv.replace(path, data)
+        else:
+            xv.create(path, data)
+
+    def delete(self, vserver: str, volume: str, path: str) -> None:
+        """Delete the file at ``path``; refused while the volume is a mirror."""
+        if (vserver, volume) in self.redirects:
+            raise ReadOnlyMirrorError(f"{vserver}/{volume} at site {self.name} is read-only")
+        self.cluster.expandable(vserver, volume).delete(path)
+
+    def _exists(self, vserver: str, volume: str, path: str) -> bool:
+        try:
+            self.cluster.expandable(vserver, volume).stat(path)
+        except NotFoundError:
+            return False
+        return True
+
+    def read(self, vserver: str, volume: str, path: str) -> bytes:
+        """Read ``path`` as a client sees it: from the redirect snapshot when there is one
+        (the N-module replaces the active file system ID by the snapshot's), else live."""
+        if (vserver, volume) not in self.redirects:
+            return self.cluster.expandable(vserver, volume).read(path)
+        return self.open_snapshot(vserver, volume, self._redirect(vserver, volume)).read(path)
+
+    def _redirect(self, vserver: str, volume: str) -> int:
+        sid = self.redirects[(vserver, volume)]
+        if sid is None:
+            raise StateError(
+                f"{vserver}/{volume} at site {self.name} is a mirror that has no complete "
+                "snapshot yet: nothing to read"
+            )
+        return sid
+
+    def open_snapshot(self, vserver: str, volume: str, ref: str | int) -> SnapshotView:
+        """A read-only view of snapshot ``ref`` (name or ID) through the snapshot access layer."""
+        node = self.cluster.any_up_node()
+        layer = SnapshotAccessLayer(self.cluster, node, self.jobs.cache(node))
+        return layer.open(vserver, volume, ref)
+
+    def files(self, vserver: str, volume: str) -> dict[str, bytes]:
+        """Every file a client sees now, path -> bytes (redirect honoured)."""
+        if (vserver, volume) in self.redirects:
+            return snapshot_files(
+                self.open_snapshot(vserver, volume, self._redirect(vserver, volume))
+            )
+        return active_files(self.cluster, vserver, volume)
+
+    # -- counters a mirror copies --------------------------------------------------------------
+
+    def goid_counter(self, repository: int) -> int:
+        """The next unreserved GOID serial of ``repository``."""
+        return counter_value(self.cluster.replica(), f"goid/{repository}")
+
+    def raise_counter(self, key: str, value: int) -> None:
+        """Move RDB counter ``key`` up to at least ``value`` (never down)."""
+        if counter_value(self.cluster.replica(), key) < value:
+            self.cluster.rdb.commit(self.cluster.any_up_node(), [(COUNTERS, key, value)])
+
+
+def active_files(cluster: Cluster, vserver: str, volume: str) -> dict[str, bytes]:
+    """The files of the live expandable volume, path -> bytes."""
+    xv = cluster.expandable(vserver, volume)
+    raw, _ = xv.access.call(NAMESPACE_VOLUME, "walk", {})
+    return {str(path): xv.read(str(path)) for path, _goid in raw}
+
+
+def snapshot_files(view: SnapshotView) -> dict[str, bytes]:
+    """The files of a snapshot view, path -> bytes."""
+    return {path: view.read(path) for path, _goid in view.walk()}
+
+
+def files_digest(files: dict[str, bytes]) -> dict[str, str]:
+    """Path -> short content hash (what the dry run and split-brain reports compare)."""
+    return {p: hashlib.blake2b(d, digest_size=8).hexdigest() for p, d in sorted(files.items())}
+
+
+def build_site(
+    name: str,
+    *,
+    seed: int = 0,
+    nodes: int = 2,
+    vserver: str = "vs1",
+    volume: str | None = "xv",
+    data_constituents: int = 2,
+    volume_blocks: int = 1024,
+) -> Site:
+    """A site: a cluster of ``nodes`` nodes with vserver ``vserver`` and, unless ``volume`` is
+    None, an expandable volume of ``data_constituents`` data constituents."""
+    cluster = Cluster(nodes, seed=seed)
+    mhost = cluster.mhost()
+    mhost.create_vserver(vserver)
+    if volume is not None:
+        mhost.create_expandable_volume(
+            vserver, volume, data_constituents=data_constituents, volume_blocks=volume_blocks
+        )
+    return Site(name, cluster)
+
+
+# --------------------------------------------------------------------------------------------
+# The source proxy's messages
+# --------------------------------------------------------------------------------------------
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, sort_keys=True, default=str).encode())
+
+
+@dataclass(frozen=True)
+class VolumeListRequest(Message):
+    """Destination -> source: the volume table row of ``vserver``/``volume`` (blocks: list the
+    source volumes; retrieve source volume information)."""
+
+    vserver: str
+    volume: str
+
+
+@dataclass(frozen=True)
+class VolumeListReply(Message):
+    """Source -> destination: the cluster's name, the volume table row and the RDB counters a
+    destination must not fall behind (GOID serials, snapshot IDs)."""
+
+    cluster: str
+    record: ExpandableRecord
+    goid_counter: int
+    snapshot_counter: int
+
+    def payload_size(self) -> int:
+        """The row as JSON."""
+        return _json_size(self.record.to_json())
+
+
+@dataclass(frozen=True)
+class SnapshotListRequest(Message):
+    """Destination -> source: the snapshot table rows of ``vserver``/``volume``."""
+
+    vserver: str
+    volume: str
+
+
+@dataclass(frozen=True)
+class SnapshotListReply(Message):
+    """Source -> destination: the rows (the configuration of every snapshot) and which of
+    them are intact now (``valid``: every recorded member's copy present)."""
+
+    records: tuple[SnapshotRecord, ...]
+    valid: frozenset[int]
+
+    def payload_size(self) -> int:
+        """The rows as JSON."""
+        return _json_size([r.to_json() for r in self.records])
+
+
+@dataclass(frozen=True)
+class TakeSnapshotRequest(Message):
+    """Destination -> source: take consistent snapshot ``name`` (idempotent: an existing
+    snapshot of that name is answered as is)."""
+
+    vserver: str
+    volume: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SnapshotReply(Message):
+    """Source -> destination: one snapshot table row."""
+
+    record: SnapshotRecord
+
+    def payload_size(self) -> int:
+        """The row as JSON."""
+        return _json_size(self.record.to_json())
+
+
+@dataclass(frozen=True)
+class ChangesRequest(Message):
+    """Destination -> source: files of snapshot ``target`` (ID; None: the active file system)
+    that differ from snapshot ``since`` (ID; None: every file)."""
+
+    vserver: str
+    volume: str
+    since: int | None
+    target: int | None
+
+
+@dataclass(frozen=True)
+class ChangesReply(Message):
+    """Source -> destination: changed paths (created, modified or deleted), sorted."""
+
+    paths: tuple[str, ...]
+
+    def payload_size(self) -> int:
+        """The paths."""
+        return sum(len(p.encode()) + 2 for p in self.paths)
+
+
+@dataclass(frozen=True)
+class MirrorRoleRequest(Message):
+    """Destination -> source: is ``vserver``/``volume`` at the source itself a mirror
+    destination, and in which state (a resync reverses only a broken mirror)."""
+
+    vserver: str
+    volume: str
+
+
+@dataclass(frozen=True)
+class MirrorRoleReply(Message):
+    """Source -> destination: the mirror state there (None: not a mirror destination)."""
+
+    state: str | None
+
+
+@dataclass(frozen=True)
+class ReleaseMirrorRequest(Message):
+    """Destination -> source: forget the (broken) mirror of ``vserver``/``volume`` there: its
+    relationships are reversed and now kept at the new destination. Idempotent."""
+
+    vserver: str
+    volume: str
+
+
+@dataclass(frozen=True)
+class Released(Message):
+    """Source -> destination: the relationships there are gone."""
+
+    relationships: int
+
+
+def changed_paths(before: dict[str, bytes], after: dict[str, bytes]) -> list[str]:
+    """Paths created, modified or deleted from ``before`` to ``after``, sorted."""
+    return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+
+
+class SourceProxy:
+    """The primary site's endpoint (see the module text)."""
+
+    def __init__(self, site: Site, *, clock: Any = None) -> None:
+        self.site = site
+        self.replication = ReplicationSource({}, clock=clock)
+        self.requests = 0
+
+    def handle(self, request: Message) -> Message:
+        """Answer one request from a mirroring coordinator."""
+        self.requests += 1
+        site = self.site
+        if isinstance(request, VolumeListRequest):
+            record = site.record(request.vserver, request.volume)
+            return VolumeListReply(
+                site.name,
+                record,
+                site.goid_counter(record.repository),
+                counter_value(
+                    site.cluster.replica(), f"snapshot-id/{request.vserver}/{request.volume}"
+                ),
+            )
+        if isinstance(request, SnapshotListRequest):
+            rows = site.snapshots(request.vserver, request.volume)
+            intact = site.intact_snapshots(request.vserver, request.volume)
+            return SnapshotListReply(tuple(rows), frozenset(r.snapshot_id for r in intact))
+        if isinstance(request, TakeSnapshotRequest):
+            for row in site.snapshots(request.vserver, request.volume):
+                if row.name == request.name:
+                    return SnapshotReply(row)
+            return SnapshotReply(site.snapshot(request.vserver, request.volume, request.name))
+        if isinstance(request, ChangesRequest):
+            if request.target is None:
+                after = active_files(site.cluster, request.vserver, request.volume)
+            else:
+                after = snapshot_files(
+                    site.open_snapshot(request.vserver, request.volume, request.target)
+                )
+            before: dict[str, bytes] = {}
+            if request.since is not None:
+                before = snapshot_files(
+                    site.open_snapshot(request.vserver, request.volume, request.since)
+                )
+            return ChangesReply(tuple(changed_paths(before, after)))
+        if isinstance(request, MirrorRoleRequest):
+            tables = MirrorTables(site.cluster)
+            if not tables.has_group(request.vserver, request.volume):
+                return MirrorRoleReply(None)
+            return MirrorRoleReply(tables.group(request.vserver, request.volume).state.value)
+        if isinstance(request, ReleaseMirrorRequest):
+            tables = MirrorTables(site.cluster)
+            if not tables.has_group(request.vserver, request.volume):
+                return Released(0)
+            if tables.group(request.vserver, request.volume).state is not MirrorState.BROKEN:
+                raise StateError(
+                    f"{request.vserver}/{request.volume} at {site.name} is still a mirror "
+                    "destination: fail it over before reversing"
+                )
+            count = len(tables.relationships(request.vserver, request.volume))
+            tables.remove_group(request.vserver, request.volume)
+            return Released(count)
+        self.replication.volumes = site.volumes_by_id()
+        return self.replication.handle(request)
+
+
+# --------------------------------------------------------------------------------------------
+# Two sites and their links
+# --------------------------------------------------------------------------------------------
+
+
+class SitePair:
+    """Two sites on one SimPy environment with one simulated link per direction.
+
+    ``links[(a, b)]`` is the link site ``a``'s coordinator uses to reach site ``b``'s proxy."""
+
+    def __init__(
+        self,
+        primary: Site,
+        remote: Site,
+        *,
+        bandwidth: float = 50e6,
+        latency: float = 0.005,
+        loss: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        if primary.name == remote.name:
+            raise InvalidArgumentError("the two sites need different names")
+        self.env = simpy.Environment()
+        self.sites = {primary.name: primary, remote.name: remote}
+        self.proxies = {
+            s.name: SourceProxy(s, clock=lambda: float(self.env.now)) for s in (primary, remote)
+        }
+        self.links: dict[tuple[str, str], SimulatedLink] = {}
+        for i, (a, b) in enumerate(((primary, remote), (remote, primary))):
+            self.links[(a.name, b.name)] = SimulatedLink(
+                self.env,
+                self.proxies[b.name],
+                bandwidth,
+                latency=latency,
+                loss=loss,
+                seed=seed * 2 + i,
+                rto=0.05,
+                max_retries=2,
+            )
+
+    def site(self, name: str) -> Site:
+        """The site called ``name``."""
+        try:
+            return self.sites[name]
+        except KeyError:
+            raise NotFoundError(f"no site {name!r} (sites: {', '.join(self.sites)})") from None
+
+    def link(self, caller: str, target: str) -> Link:
+        """The link from site ``caller``'s coordinator to site ``target``'s proxy."""
+        try:
+            return self.links[(caller, target)]
+        except KeyError:
+            raise NotFoundError(f"no link from {caller!r} to {target!r}") from None
+
+    def disaster(self, *, after_bytes: int | None = None, at_time: float | None = None) -> None:
+        """Cut both links now, or (given) once ``after_bytes`` more bytes crossed the forward
+        link or at simulated time ``at_time``."""
+        for link in self.links.values():
+            if after_bytes is None and at_time is None:
+                link.cut_now()
+            else:
+                more = None if after_bytes is None else link.stats.bytes + after_bytes
+                link.cut = Cut(at_time=at_time, after_bytes=more)
+
+    def reconnect(self) -> None:
+        """Bring both links back up."""
+        for link in self.links.values():
+            link.restore()
+
+    def run(self, process: Generator[Any, Any, T]) -> T:
+        """Run a coordinator process to its end in simulated time; re-raises its error."""
+        proc = self.env.process(process)
+        self.env.run(until=proc)
+        return cast(T, proc.value)
+
+    @property
+    def now(self) -> float:
+        """Simulated seconds."""
+        return float(self.env.now)
+
+
+__all__ = [
+    "ChangesReply",
+    "ChangesRequest",
+    "MirrorRoleReply",
+    "MirrorRoleRequest",
+    "ReadOnlyMirrorError",
+    "ReleaseMirrorRequest",
+    "Released",
+    "Site",
+    "SitePair",
+    "SnapshotListReply",
+    "SnapshotListRequest",
+    "SnapshotReply",
+    "SourceProxy",
+    "TakeSnapshotRequest",
+    "VolumeListReply",
+    "VolumeListRequest",
+    "active_files",
+    "build_site",
+    "changed_paths",
+    "files_digest",
+    "snapshot_files",
+]

@@ -1,0 +1,224 @@
+"""Tests of the mirroring coordinator: initialize, update, redirect, cut and resume, resize,
+failover, verification, typed errors (reference/mirror/coordinator.py)."""
+
+from __future__ import annotations
+
+import pytest
+from xvol.reference.mirror.coordinator import (
+    CountMismatchError,
+    MirrorBrokenError,
+    MirroringCoordinator,
+    UnknownSnapshotError,
+)
+from xvol.reference.mirror.link import LinkError
+from xvol.reference.mirror.relationships import MirrorConfig, MirrorState, UnknownRelationshipError
+from xvol.reference.mirror.site import ReadOnlyMirrorError, SitePair, build_site
+
+from xvol.errors import AlreadyExistsError, StateError
+
+VS, XV = "vs1", "xv"
+
+
+def make_pair(
+    *, bandwidth: float = 20e6, files: int = 6, size: int = 20000
+) -> tuple[SitePair, MirroringCoordinator]:
+    primary = build_site("A", seed=1, data_constituents=2)
+    remote = build_site("B", seed=2, volume=None)
+    pair = SitePair(primary, remote, bandwidth=bandwidth)
+    for i in range(files):
+        primary.write(VS, XV, f"/f{i}", bytes([i + 1]) * size)
+    return pair, MirroringCoordinator(remote, pair.link("B", "A"))
+
+
+def test_initialize_reproduces_the_source_snapshot_and_verifies_equal() -> None:
+    pair, co = make_pair()
+    a, b = pair.site("A"), pair.site("B")
+    result = pair.run(co.initialize(VS, XV))
+    source_view = a.open_snapshot(VS, XV, result.snapshot.name)
+    assert b.files(VS, XV) == {p: source_view.read(p) for p, _g in source_view.walk()}
+    assert b.files(VS, XV) == a.files(VS, XV)
+    report = pair.run(co.verify(VS, XV))
+    assert report.equal
+    assert {m for m, _r in report.reports} == {"NS", "OLS", "DC1", "DC2"}
+    # one relationship (fields A-J) per member, and the destination volume table maps IDs
+    rels = co.tables.relationships(VS, XV)
+    assert [r.member for r in rels] == ["DC1", "DC2", "NS", "OLS"]
+    assert all(
+        r.source_cluster == "A" and r.dest_cluster == "B" and r.kind == "mirror" for r in rels
+    )
+    mapping = {d.volume_id: d.source_volume_id for d in co.tables.destination_volumes()}
+    assert mapping == {r.dest_volume_id: r.source_volume_id for r in rels}
+
+
+def test_update_sends_only_changed_blocks_and_matches_the_new_snapshot() -> None:
+    pair, co = make_pair()
+    a, b = pair.site("A"), pair.site("B")
+    first = pair.run(co.initialize(VS, XV))
+    a.write(VS, XV, "/f1", b"changed")
+    a.write(VS, XV, "/new", b"new file")
+    second = pair.run(co.update(VS, XV))
+    assert second.records_sent < first.records_sent
+    assert b.read(VS, XV, "/f1") == b"changed"
+    assert b.files(VS, XV) == a.files(VS, XV)
+    assert pair.run(co.verify(VS, XV)).equal
+    assert b.jobs.get(VS, XV, second.snapshot.name).snapshot_id == second.snapshot.snapshot_id
+
+
+def test_reads_during_an_update_see_one_whole_snapshot_never_a_mix() -> None:
+    pair, co = make_pair(bandwidth=2e6)
+    a, b = pair.site("A"), pair.site("B")
+    pair.run(co.initialize(VS, XV))
+    old = b.files(VS, XV)
+    for i in range(6):
+        a.write(VS, XV, f"/f{i}", bytes([100 + i]) * 20000)
+    new = a.files(VS, XV)
+    process = pair.env.process(co.update(VS, XV))
+    states = set()
+    mixed_active = False
+    committed: list[str] = []
+    while process.is_alive:
+        pair.env.step()
+        newest = [b.volume(VS, XV, m.name).snapshots()[-1].name for m in b.members(VS, XV)]
+        if newest == committed:
+            continue  # no member committed since the last read
+        committed = newest
+        seen = b.files(VS, XV)
+        assert seen in (old, new)
+        states.add(seen == new)
+        # the live file systems of the members do go through a mix: the redirect hides it
+        mixed_active |= len(set(newest)) > 1
+    assert states == {False, True}
+    assert mixed_active
+    assert b.files(VS, XV) == new
+
+
+def test_a_cut_update_leaves_the_previous_snapshot_and_resumes_without_resending() -> None:
+    pair, co = make_pair(bandwidth=5e6, size=60000)
+    a, b = pair.site("A"), pair.site("B")
+    pair.run(co.initialize(VS, XV))
+    before = b.files(VS, XV)
+    for i in range(6):
+        a.write(VS, XV, f"/f{i}", bytes([50 + i]) * 60000)
+    pair.disaster(after_bytes=200_000)
+    with pytest.raises(LinkError):
+        pair.run(co.update(VS, XV))
+    assert b.files(VS, XV) == before
+    pending = co.tables.group(VS, XV).pending
+    assert pending is not None
+    pair.reconnect()
+    a.write(VS, XV, "/late", b"written after the cut")
+    result = pair.run(co.update(VS, XV))
+    assert result.snapshot.name == pending  # the same target, resumed
+    assert (
+        sum(m.records_resumed for m in result.members) + sum(m.skipped for m in result.members) > 0
+    )
+    view = a.open_snapshot(VS, XV, pending)
+    assert b.files(VS, XV) == {p: view.read(p) for p, _g in view.walk()}
+    assert pair.run(co.verify(VS, XV)).equal
+    pair.run(co.update(VS, XV))
+    assert b.read(VS, XV, "/late") == b"written after the cut"
+
+
+def test_a_constituent_added_at_the_source_is_created_at_the_destination() -> None:
+    pair, co = make_pair()
+    a, b = pair.site("A"), pair.site("B")
+    pair.run(co.initialize(VS, XV))
+    a.cluster.mhost().add_data_constituent(VS, XV)
+    a.cluster.expandable(VS, XV).create("/on-dc3", b"3" * 9000, location=3)
+    with pytest.raises(CountMismatchError):
+        pair.run(co.update(VS, XV, resize=False))
+    assert [m.name for m in b.members(VS, XV)] == ["NS", "OLS", "DC1", "DC2"]
+    result = pair.run(co.update(VS, XV))
+    assert result.added == ("DC3",)
+    assert [m.name for m in b.members(VS, XV)] == ["NS", "OLS", "DC1", "DC2", "DC3"]
+    assert co.tables.relationship(VS, XV, "DC3") is not None
+    assert b.read(VS, XV, "/on-dc3") == b"3" * 9000
+    assert pair.run(co.verify(VS, XV)).equal
+
+
+def test_failover_presents_one_consistent_snapshot_and_accepts_writes() -> None:
+    pair, co = make_pair(bandwidth=5e6, size=60000)
+    a, b = pair.site("A"), pair.site("B")
+    pair.run(co.initialize(VS, XV))
+    exported = b.files(VS, XV)
+    with pytest.raises(ReadOnlyMirrorError):
+        b.write(VS, XV, "/x", b"no")
+    for i in range(6):
+        a.write(VS, XV, f"/f{i}", bytes([70 + i]) * 60000)
+    a.cluster.mhost().add_data_constituent(VS, XV)
+    pair.disaster(after_bytes=250_000)  # the disaster strikes mid-update
+    with pytest.raises(LinkError):
+        pair.run(co.update(VS, XV))
+    assert len(b.members(VS, XV)) == 5  # the resize ran before the cut
+    result = co.failover(VS, XV)
+    assert len(b.members(VS, XV)) == 4  # the constituent of the unfinished update is gone
+    assert co.tables.group(VS, XV).state is MirrorState.BROKEN
+    assert b.files(VS, XV) == exported  # live volume == the exported snapshot, on every member
+    assert b.cluster.expandable(VS, XV).check_references().ok
+    assert set(result.members) == {v.member for v in result.snapshot.volumes}
+    b.write(VS, XV, "/after-failover", b"acknowledged")
+    assert b.read(VS, XV, "/after-failover") == b"acknowledged"
+    with pytest.raises(MirrorBrokenError):
+        pair.run(co.update(VS, XV))
+    with pytest.raises(MirrorBrokenError):
+        co.failover(VS, XV)
+
+
+def test_bad_names_and_states_give_typed_errors_and_change_nothing() -> None:
+    pair, co = make_pair()
+    b = pair.site("B")
+    with pytest.raises(UnknownRelationshipError):
+        pair.run(co.update(VS, "nope"))
+    with pytest.raises(UnknownRelationshipError):
+        co.failover(VS, XV)
+    with pytest.raises(UnknownSnapshotError):
+        pair.run(co.initialize(VS, XV, snapshot="no-such-snapshot"))
+    assert not co.tables.has_group(VS, XV) and not b.has_volume(VS, XV)
+    pair.run(co.initialize(VS, XV, config=MirrorConfig(throttle=1e7)))
+    version = b.cluster.replica().version
+    with pytest.raises(UnknownSnapshotError):
+        pair.run(co.update(VS, XV, "no-such-snapshot"))
+    assert b.cluster.replica().version == version
+    with pytest.raises(AlreadyExistsError):
+        pair.run(co.initialize(VS, XV))
+
+
+def test_failover_before_any_complete_snapshot_is_refused() -> None:
+    pair, co = make_pair(bandwidth=5e6)
+    b = pair.site("B")
+    pair.disaster(after_bytes=100_000)
+    with pytest.raises(LinkError):
+        pair.run(co.initialize(VS, XV))
+    with pytest.raises(StateError):
+        b.read(VS, XV, "/f0")  # a mirror with nothing complete has nothing to read
+    with pytest.raises(StateError):
+        co.failover(VS, XV)
+    assert co.tables.group(VS, XV).state is MirrorState.MIRRORED
+    pair.reconnect()
+    pair.run(co.update(VS, XV))
+    assert b.files(VS, XV) == pair.site("A").files(VS, XV)
+
+
+def test_config_j_throttle_and_allowed_clients_reach_the_channels_and_table() -> None:
+    pair, co = make_pair()
+    b = pair.site("B")
+    config = MirrorConfig(schedule=60.0, allowed_clients=frozenset({"root"}), throttle=4e6)
+    result = pair.run(co.initialize(VS, XV, config=config))
+    assert result.snapshot.allowed_clients == frozenset({"root"})
+    rel = co.tables.relationships(VS, XV)[0]
+    assert rel.config == config
+    assert co.link.channel(rel.channel).throttle == 4e6
+    assert b.jobs.get(VS, XV, result.snapshot.name).allowed_clients == frozenset({"root"})
+
+
+def test_lag_counts_source_snapshots_and_blocks_not_yet_mirrored() -> None:
+    pair, co = make_pair()
+    a = pair.site("A")
+    pair.run(co.initialize(VS, XV))
+    assert pair.run(co.lag(VS, XV)).behind == ()
+    a.write(VS, XV, "/f0", b"z" * 30000)
+    a.snapshot(VS, XV, "user-1")
+    lag = pair.run(co.lag(VS, XV))
+    assert lag.behind == ("user-1",) and lag.newest == "user-1" and lag.blocks > 0
+    pair.run(co.update(VS, XV))
+    assert pair.run(co.lag(VS, XV)).blocks == 0

@@ -1,0 +1,213 @@
+"""Tests of the resync after failover: common snapshot, dry run, preserve, rollback, reverse,
+resize, transfer, fail back, new baseline (reference/mirror/resync.py)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from xvol.reference.mirror.coordinator import MirroringCoordinator
+from xvol.reference.mirror.link import LinkError
+from xvol.reference.mirror.relationships import MirrorState
+from xvol.reference.mirror.resync import (
+    PRESERVED_MANIFEST,
+    NoCommonSnapshotError,
+    Resync,
+    common_snapshot,
+)
+from xvol.reference.mirror.site import ReadOnlyMirrorError, SitePair, build_site
+
+from xvol.errors import StateError
+
+VS, XV = "vs1", "xv"
+
+
+def failed_over_pair() -> tuple[SitePair, MirroringCoordinator]:
+    """A mirrored A -> B, two updates, divergent writes at A, a disaster, failover, writes
+    and a new constituent at B, then the link back."""
+    a = build_site("A", seed=1, data_constituents=2)
+    b = build_site("B", seed=2, volume=None)
+    pair = SitePair(a, b)
+    for i in range(5):
+        a.write(VS, XV, f"/f{i}", bytes([i + 1]) * 12000)
+    co = MirroringCoordinator(b, pair.link("B", "A"))
+    pair.run(co.initialize(VS, XV))
+    a.write(VS, XV, "/f0", b"A after the first update")
+    pair.run(co.update(VS, XV))
+    a.write(VS, XV, "/f1", b"A divergent")
+    a.write(VS, XV, "/a-only", b"only at A")
+    a.delete(VS, XV, "/f4")
+    pair.disaster()
+    co.failover(VS, XV)
+    b.write(VS, XV, "/f2", b"B wrote this")
+    b.write(VS, XV, "/b-only", b"only at B")
+    b.cluster.mhost().add_data_constituent(VS, XV)
+    b.cluster.expandable(VS, XV).create("/on-new-dc", b"n" * 5000, location=3)
+    pair.reconnect()
+    return pair, co
+
+
+def test_dry_run_lists_exactly_what_would_be_discarded_and_changes_nothing() -> None:
+    pair, _ = failed_over_pair()
+    a = pair.site("A")
+    resync = Resync(MirroringCoordinator(a, pair.link("A", "B")), VS, XV)
+    version = a.cluster.replica().version
+    files = a.files(VS, XV)
+    plan = pair.run(resync.plan())
+    assert plan.common is not None
+    common = a.open_snapshot(VS, XV, plan.common.snapshot_id)
+    base = {p: common.read(p) for p, _g in common.walk()}
+    expected = sorted(p for p in set(base) | set(files) if base.get(p) != files.get(p))
+    assert list(plan.discarded_paths) == expected == ["/a-only", "/f1", "/f4"]
+    assert list(plan.source_changes) == ["/b-only", "/f2", "/on-new-dc"]
+    assert plan.split_brain and plan.resize == ("DC3",)
+    assert a.cluster.replica().version == version and a.files(VS, XV) == files
+
+
+def test_resync_keeps_every_acknowledged_write_preserves_divergent_data_and_verifies() -> None:
+    pair, _ = failed_over_pair()
+    a, b = pair.site("A"), pair.site("B")
+    acknowledged = b.files(VS, XV)
+    co_a = MirroringCoordinator(a, pair.link("A", "B"))
+    result = pair.run(Resync(co_a, VS, XV).run())
+    assert a.files(VS, XV) == acknowledged  # nothing acknowledged at B is lost
+    assert result.update.added == ("DC3",)
+    assert [m.name for m in a.members(VS, XV)] == ["NS", "OLS", "DC1", "DC2", "DC3"]
+    assert result.preserved is not None
+    kept = a.open_snapshot(VS, result.preserved, "preserved")
+    assert kept.read("/f1") == b"A divergent" and kept.read("/a-only") == b"only at A"
+    assert b"deleted /f4" in kept.read(PRESERVED_MANIFEST)
+    assert pair.run(co_a.verify(VS, XV)).equal
+    # relationships reversed: A is the destination now, B holds none
+    assert {r.source_cluster for r in co_a.tables.relationships(VS, XV)} == {"B"}
+    assert not MirroringCoordinator(b, pair.link("B", "A")).tables.has_group(VS, XV)
+    with pytest.raises(ReadOnlyMirrorError):
+        a.write(VS, XV, "/x", b"A is a mirror now")
+    b.write(VS, XV, "/later", b"mirrored back")
+    pair.run(co_a.update(VS, XV))
+    assert a.read(VS, XV, "/later") == b"mirrored back"
+
+
+def test_fail_back_is_the_same_resync_in_the_other_direction() -> None:
+    pair, _ = failed_over_pair()
+    a, b = pair.site("A"), pair.site("B")
+    co_a = MirroringCoordinator(a, pair.link("A", "B"))
+    pair.run(Resync(co_a, VS, XV).run())
+    co_a.failover(VS, XV)
+    a.write(VS, XV, "/home", b"back home")
+    co_b = MirroringCoordinator(b, pair.link("B", "A"))
+    result = pair.run(Resync(co_b, VS, XV).run())
+    assert result.preserved is None and result.plan.discarded_paths == ()
+    assert b.files(VS, XV) == a.files(VS, XV)
+    assert pair.run(co_b.verify(VS, XV)).equal
+    assert co_b.tables.group(VS, XV).state is MirrorState.MIRRORED
+
+
+def test_discard_needs_an_explicit_choice_and_then_preserves_nothing() -> None:
+    pair, _ = failed_over_pair()
+    a = pair.site("A")
+    result = pair.run(
+        Resync(MirroringCoordinator(a, pair.link("A", "B")), VS, XV).run(discard=True)
+    )
+    assert result.preserved is None
+    assert not a.has_volume(VS, f"{XV}-preserved-1")
+    assert result.plan.discarded_paths == ("/a-only", "/f1", "/f4")
+
+
+def test_a_missing_common_snapshot_is_a_typed_error_and_baseline_works() -> None:
+    pair, _ = failed_over_pair()
+    a, b = pair.site("A"), pair.site("B")
+    for row in a.snapshots(VS, XV):
+        a.jobs.delete(VS, XV, row.name)  # the common snapshot is deleted at the old primary
+    co_a = MirroringCoordinator(a, pair.link("A", "B"))
+    version = a.cluster.replica().version
+    with pytest.raises(NoCommonSnapshotError, match="baseline=True"):
+        pair.run(Resync(co_a, VS, XV).run())
+    assert a.cluster.replica().version == version
+    result = pair.run(Resync(co_a, VS, XV).run(baseline=True))
+    assert result.plan.common is None
+    assert a.files(VS, XV) == b.files(VS, XV)
+    assert result.preserved is not None
+    assert pair.run(co_a.verify(VS, XV)).equal
+
+
+def test_resync_from_a_site_that_is_still_a_mirror_is_refused() -> None:
+    a = build_site("A", seed=1, data_constituents=1)
+    b = build_site("B", seed=2, volume=None)
+    pair = SitePair(a, b)
+    a.write(VS, XV, "/f", b"x")
+    co = MirroringCoordinator(b, pair.link("B", "A"))
+    pair.run(co.initialize(VS, XV))
+    with pytest.raises(StateError, match="fail it over"):
+        pair.run(Resync(MirroringCoordinator(a, pair.link("A", "B")), VS, XV).plan())
+
+
+def test_common_snapshot_is_one_snapshot_for_the_whole_volume() -> None:
+    pair, _ = failed_over_pair()
+    a, b = pair.site("A"), pair.site("B")
+    mine, theirs = a.intact_snapshots(VS, XV), b.intact_snapshots(VS, XV)
+    common = common_snapshot(mine, theirs)
+    assert common is not None and common.name == theirs[-1].name
+    # one member's copy differing makes that snapshot not common at all
+    tampered = [r for r in theirs if r.snapshot_id != common.snapshot_id]
+    assert common_snapshot(mine, tampered) is None or common_snapshot(mine, tampered) != common
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000))
+def test_random_schedules_keep_the_mirror_consistent_and_lose_no_acknowledged_write(
+    seed: int,
+) -> None:
+    rng = random.Random(seed)
+    a = build_site("A", seed=1, data_constituents=1)
+    b = build_site("B", seed=2, volume=None)
+    pair = SitePair(a, b, bandwidth=4e6)
+    primary, mirror = a, b
+    a.write(VS, XV, "/seed", b"s")
+    co = MirroringCoordinator(b, pair.link("B", "A"))
+    pair.run(co.initialize(VS, XV))
+    for step in range(7):
+        action = rng.choice(
+            ["write", "write", "snapshot", "update", "cut-update", "disaster", "grow"]
+        )
+        if action == "write":
+            primary.write(VS, XV, f"/w{rng.randrange(4)}", bytes([step]) * rng.randrange(1, 9000))
+        elif action == "snapshot":
+            primary.snapshot(VS, XV, f"user-{step}")
+        elif action == "grow" and len(primary.members(VS, XV)) < 4:
+            primary.cluster.mhost().add_data_constituent(VS, XV)
+        elif action in ("update", "cut-update"):
+            exported = mirror.files(VS, XV)
+            if action == "cut-update":
+                pair.disaster(after_bytes=rng.randrange(1000, 60000))
+            try:
+                pair.run(co.update(VS, XV))
+            except LinkError:
+                assert mirror.files(VS, XV) == exported  # the previous snapshot is intact
+            pair.reconnect()
+        elif action == "disaster":
+            pair.disaster()
+            co.failover(VS, XV)
+            assert mirror.cluster.expandable(VS, XV).check_references().ok
+            mirror.write(VS, XV, f"/acked{step}", b"acknowledged at the new primary")
+            acknowledged = mirror.files(VS, XV)
+            pair.reconnect()
+            co = MirroringCoordinator(primary, pair.link(primary.name, mirror.name))
+            result = pair.run(Resync(co, VS, XV).run())
+            assert primary.files(VS, XV) == acknowledged
+            if result.preserved is not None:
+                assert primary.open_snapshot(VS, result.preserved, "preserved").read(
+                    PRESERVED_MANIFEST
+                )
+            primary, mirror = mirror, primary
+        result_verify = None
+        if co.tables.group(VS, XV).exported is not None:
+            result_verify = pair.run(co.verify(VS, XV))
+            assert result_verify.equal
+    sent = pair.run(co.update(VS, XV))  # may finish a cut update's target first
+    view = primary.open_snapshot(VS, XV, sent.snapshot.name)
+    assert mirror.files(VS, XV) == {p: view.read(p) for p, _g in view.walk()}
+    pair.run(co.update(VS, XV))
+    assert mirror.files(VS, XV) == primary.files(VS, XV)
