@@ -116,6 +116,26 @@ def _solver(encoder: Encoder, limits: Limits) -> Iterator[Any]:
     yield solver
 
 
+_PARAMETRIC: dict[int, tuple[System, Encoder]] = {}
+_CACHED = 8  # parametric encoders kept per process
+
+
+def _encoder(system: System, instance: Instance | None) -> Encoder:
+    """An encoder for ``system``: in parametric mode (``instance`` is ``None``) the same one
+    for every query on the same system object, so that its memoised terms (the invariant on
+    each copy, each action's step) are translated once; every query still gets a fresh
+    solver of its own. In finite mode, a new encoder."""
+    if instance is not None:
+        return Encoder(system, instance)
+    hit = _PARAMETRIC.get(id(system))
+    if hit is None or hit[0] is not system:
+        if len(_PARAMETRIC) >= _CACHED:
+            _PARAMETRIC.pop(next(iter(_PARAMETRIC)))
+        hit = (system, Encoder(system, None))
+        _PARAMETRIC[id(system)] = hit
+    return hit[1]
+
+
 def _outcome(answer: Any) -> str:
     if answer == z3.unsat:
         return "valid"
@@ -152,33 +172,41 @@ def bmc_family(
     vary: Sequence[str] = (),
 ) -> list[dict[str, Result]]:
     """:func:`bmc` for several instances that differ only in the rigid symbols ``vary``: the
-    unrolling (with stutter steps, so that deadlocking runs fit) is encoded once, and each
-    instance's values are asserted in a solver scope of their own."""
+    unrolling (with stutter steps, so that deadlocking runs fit) is encoded once, one step at a
+    time as the deepest instance needs it (a step is never encoded before some query needs it),
+    on one incremental solver; each instance's values are asserted in a solver scope of their
+    own."""
     for p in props:
         system.property(p)
     start = time.perf_counter()
     encoder = Encoder(system, instances[0], vary=vary)
     steps: list[tuple[Any, list[dict[Any, Any]]]] = []
-    negated = {}
+    negated: dict[tuple[str, int], Any] = {}
     with _solver(encoder, limits) as solver:
         solver.add(encoder.init(0))
-        for depth in range(max_depth + 1):
-            for p in props:
-                negated[p, depth] = z3.Not(encoder.term(system.property(p).formula, depth))
-            if depth < max_depth:
-                formula, selector, params = encoder.transition(depth, stutter=True)
-                solver.add(formula)
-                steps.append((selector, params))
         shared = time.perf_counter() - start
         out = []
         for instance in instances:
             begin = time.perf_counter()
             concrete = ConcreteSystem(system, instance)
+            facts = encoder.rigid_facts(instance)
             solver.push()
-            solver.add(*encoder.rigid_facts(instance))
+            solver.add(*facts)
             results: dict[str, Result] = {}
             unfinished = list(props)
             for depth in range(max_depth + 1):
+                if depth > len(steps):
+                    # unroll lazily, one step at a time, at the outermost scope (shared by
+                    # the later instances): the instance's scope is closed and reopened
+                    solver.pop()
+                    formula, selector, params = encoder.transition(depth - 1, stutter=True)
+                    solver.add(formula)
+                    steps.append((selector, params))
+                    solver.push()
+                    solver.add(*facts)
+                for p in props:
+                    if (p, depth) not in negated:
+                        negated[p, depth] = z3.Not(encoder.term(system.property(p).formula, depth))
                 while unfinished:
                     # one query for all open properties; a model refutes some of them, and
                     # is a shortest counterexample for each (none failed at lower depths)
@@ -347,7 +375,7 @@ def check_inductive(
     if instance is not None:
         step = Step(system, instance, limits)
         return [step.init(invariant), *step.all_actions(invariant)]
-    encoder = Encoder(system, instance)
+    encoder = _encoder(system, instance)
     obligations = [_check_init(encoder, invariant, limits)]
     obligations.extend(_check_action(encoder, a, invariant, limits) for a in system.actions)
     return obligations
@@ -361,7 +389,7 @@ def check_implies(
     limits: Limits = Limits(),
 ) -> Obligation:
     """Check that the conjunction of ``invariant`` implies the property ``prop``."""
-    encoder = Encoder(system, instance)
+    encoder = _encoder(system, instance)
     start = time.perf_counter()
     whole = and_(*(i.formula for i in invariant))
     with _solver(encoder, limits) as solver:
@@ -394,25 +422,42 @@ def check_combined(
 ) -> Obligation:
     """All obligations of :func:`check_invariant` as ONE query: unsat iff the invariant holds
     initially, is preserved by every action and implies the property. The query is the
-    disjunction of the ways it could fail, each on its own vocabulary copies (init on copy 0,
-    action ``a`` from copy ``2a + 1`` to ``2a + 2``, the implication on the last copy)."""
+    disjunction of the ways it could fail: the initial state violates it (copy 0), some action
+    leads from a state satisfying it (copy 0) to one violating it (copy 1), or a state
+    satisfying it violates the property (copy 0)."""
+    return check_combined_all(system, instance, [prop], invariant, limits)
+
+
+def check_combined_all(
+    system: System,
+    instance: Instance | None,
+    props: Sequence[str],
+    invariant: Sequence[Invariant],
+    limits: Limits = Limits(),
+) -> Obligation:
+    """:func:`check_combined` for several properties in ONE query: the implication case is
+    that some property of ``props`` fails on the last copy. Unsat proves, for each property,
+    what its own combined query proves (each is a sub-disjunction of this one); any other
+    answer says nothing about a single property (ask :func:`check_combined` then)."""
+    if not props:
+        raise InvalidArgumentError("check_combined_all needs at least one property")
     start = time.perf_counter()
-    encoder = Encoder(system, instance)
-    whole = and_(*(i.formula for i in invariant))
-    cases = [z3.And(encoder.init(0), z3.Not(encoder.term(whole, 0)))]
-    for k, action in enumerate(system.actions):
-        pre = 2 * k + 1
-        cases.append(
-            z3.And(
-                encoder.term(whole, pre),
-                encoder.action(action, pre, encoder.params(action, pre)),
-                z3.Not(encoder.term(whole, pre + 1)),
-            )
-        )
-    last = 2 * len(system.actions) + 1
-    cases.append(
-        z3.And(encoder.term(whole, last), z3.Not(encoder.term(system.property(prop).formula, last)))
-    )
+    encoder = _encoder(system, instance)
+    before = z3.And(*[encoder.term(i.formula, 0) for i in invariant])
+    after = z3.And(*[encoder.term(i.formula, 1) for i in invariant])
+    # The cases share copies 0 and 1: a disjunction is satisfiable iff one of its cases is,
+    # and each case alone says what it said on copies of its own (an existential over its
+    # states), so this is the same query as one copy pair per case, at a fraction of the
+    # encoding (every term is the memoised one the per-obligation checks used).
+    steps = z3.Or(*[encoder.step_of(a, 0) for a in system.actions])
+    cases = [
+        z3.And(encoder.init(0), z3.Not(before)),
+        z3.And(before, steps, z3.Not(after)),
+        z3.And(
+            before,
+            z3.Or(*[z3.Not(encoder.term(system.property(p).formula, 0)) for p in props]),
+        ),
+    ]
     with _solver(encoder, limits) as solver:
         solver.add(z3.Or(*cases))
         answer = solver.check()
@@ -437,7 +482,7 @@ def _check_action(
     start = time.perf_counter()
     with _solver(encoder, limits) as solver:
         solver.add(*[encoder.term(i.formula, 0) for i in invariant])
-        solver.add(encoder.action(action, 0, encoder.params(action, 0)))
+        solver.add(encoder.step_of(action, 0))
         terms = [(i.name, encoder.term(i.formula, 1)) for i in invariant]
         solver.push()
         solver.add(z3.Not(z3.And(*[t for _, t in terms])))
@@ -485,7 +530,7 @@ def houdini(
     (``False`` when some query was unknown: the survivors are then not trustworthy)."""
     if instance is not None:
         return houdini_step(Step(system, instance, limits), candidates)
-    encoder = Encoder(system, None)
+    encoder = _encoder(system, None)
     current = list(candidates)
     first = _check_init(encoder, current, limits)
     if first.outcome == "unknown":

@@ -94,6 +94,30 @@ class ConcreteSystem:
         fn: Compiled = namespace["f"]
         return fn
 
+    def _compile_rows(
+        self, e: Expr, scope: Mapping[Var, int], variables: tuple[Var, ...], entries: list[Any]
+    ) -> Compiled:
+        """A Python function computing the whole new row of a function symbol: ``e`` once per
+        entry of ``entries``, with ``variables`` bound to the entry's arguments (``scope``:
+        the action parameters' positions in the environment). One generated comprehension,
+        so a row costs no Python call per entry."""
+        inner = dict(scope)
+        for i, v in enumerate(variables):
+            inner[v] = len(scope) + i
+        names = {v: f"e{i}" for v, i in inner.items()}
+        body = self._source(e, names)
+        unpack = ""
+        if scope:
+            ordered = sorted(scope.items(), key=lambda item: item[1])
+            unpack = "    " + ", ".join(names[v] for v, _ in ordered) + ", = env\n"
+        bound = ", ".join(names[v] for v in variables)
+        table = self._constant(list(entries))
+        source = f"def f(s, env):\n{unpack}    return tuple([{body} for ({bound},) in {table}])\n"
+        namespace = dict(self._namespace)
+        exec(compile(source, "<xvol.model.concrete>", "exec"), namespace)
+        fn: Compiled = namespace["f"]
+        return fn
+
     def _constant(self, value: Any) -> str:
         """A name in the generated code's namespace bound to ``value``."""
         key = f"k{len(self._namespace)}"
@@ -158,17 +182,11 @@ class ConcreteSystem:
         choices = list(product(*(self.instance.values_of(p.sort) for p in action.params)))
         updates = []
         for symbol, u in action.merged_updates().items():
-            inner = dict(scope)
-            for i, v in enumerate(u.vars):
-                inner[v] = len(scope) + i
-            updates.append(
-                (
-                    self._position[symbol],
-                    self._entries[symbol],
-                    self._compile(u.value, inner),
-                    bool(symbol.args),
-                )
-            )
+            if symbol.args:
+                value = self._compile_rows(u.value, scope, u.vars, self._entries[symbol])
+            else:
+                value = self._compile(u.value, scope)
+            updates.append((self._position[symbol], value))
         shows = [(k, self._compile(x, scope)) for k, x in action.trace_args]
         return _CompiledAction(action, choices, self._compile(action.guard, scope), updates, shows)
 
@@ -185,6 +203,15 @@ class ConcreteSystem:
             else:
                 values.append(fn((), ()))
         return tuple(values)
+
+    def moves(self, state: State) -> Iterator[tuple[_CompiledAction, Env, State]]:
+        """:meth:`successors` without the trace labels (the explorer's inner loop): every
+        enabled action, its parameter values, and the state it leads to, in the same order."""
+        for compiled in self._actions:
+            guard, apply = compiled.guard, compiled.apply
+            for env in compiled.choices:
+                if guard(state, env):
+                    yield compiled, env, apply(state, env)
 
     def successors(self, state: State) -> Iterator[tuple[ConcreteStep, State]]:
         """Every enabled (action, parameters) in ``state`` and the state it leads to, in a
@@ -278,10 +305,13 @@ class _CompiledAction:
         action: Action,
         choices: list[Env],
         guard: Compiled,
-        updates: list[tuple[int, list[tuple[Value, ...]], Compiled, bool]],
+        updates: list[tuple[int, Compiled]],
         shows: list[tuple[str, Compiled]],
     ) -> None:
+        """``updates``: per updated symbol, its position in the state and a function of the
+        pre-state and parameters giving its new value (a whole row for a function symbol)."""
         self.action = action
+        self.names = tuple(p.name for p in action.params)
         self.choices = choices
         self.guard = guard
         self.updates = updates
@@ -290,18 +320,18 @@ class _CompiledAction:
     def apply(self, state: State, env: Env) -> State:
         """The post-state; every update reads the pre-state."""
         new = list(state)
-        for pos, entries, value, is_function in self.updates:
-            if is_function:
-                new[pos] = tuple(value(state, env + e) for e in entries)
-            else:
-                new[pos] = value(state, env)
+        for pos, value in self.updates:
+            new[pos] = value(state, env)
         return tuple(new)
 
+    def params_of(self, env: Env) -> tuple[tuple[str, Value], ...]:
+        """The parameter values ``env`` as ``(name, value)`` pairs."""
+        return tuple(zip(self.names, env, strict=True))
+
     def step(self, env: Env, state: State) -> ConcreteStep:
-        names = tuple(p.name for p in self.action.params)
         return ConcreteStep(
             self.action.name,
-            tuple(zip(names, env, strict=True)),
+            self.params_of(env),
             self.action.trace_label,
             tuple((k, f(state, env)) for k, f in self.shows),
         )

@@ -81,13 +81,15 @@ def explore(
             break
         following: list[State] = []
         for state in frontier:
-            for step, nxt in concrete.successors(state):
+            for compiled, env, nxt in concrete.moves(state):
                 edges += 1
                 if keep_graph:
-                    graph.add_edge(state, nxt, action=step.action, params=step.params)
+                    graph.add_edge(
+                        state, nxt, action=compiled.action.name, params=compiled.params_of(env)
+                    )
                 if nxt in parent:
                     continue
-                parent[nxt] = (state, step.action, step.params)
+                parent[nxt] = (state, compiled.action.name, compiled.params_of(env))
                 following.append(nxt)
                 judge(nxt, level + 1)
         frontier = following

@@ -76,6 +76,9 @@ class Encoder:
         self._fresh = 0
         self._memo: dict[tuple[int, int], tuple[Expr, Any]] = {}
         self.ranges: list[Any] = []  # range constraints of fresh finite-mode variables
+        self._actions: dict[tuple[str, int], tuple[Action, Any]] = {}  # see step_of
+        # finite mode: the transition relation per stutter flag, built once (see transition)
+        self._templates: dict[bool, tuple[int, Any, Any, list[dict[Var, Any]]]] = {}
         for r in system.rigid:
             if instance is None:
                 domain = [self.sort(x) for x in r.args]
@@ -353,6 +356,17 @@ class Encoder:
                 parts.append(self._same(symbol, pre, post))
         return z3.And(*parts)
 
+    def step_of(self, action: Action, step: int) -> Any:
+        """``action`` from copy ``step`` to ``step + 1`` with its own parameter constants,
+        built once per (action, step) and shared by every query that asks for it (each query
+        has its own solver, where the parameters are existentially read)."""
+        key = (action.name, step)
+        hit = self._actions.get(key)
+        if hit is None or hit[0] is not action:
+            hit = (action, self.action(action, step, self.params(action, step)))
+            self._actions[key] = hit
+        return hit[1]
+
     def _param_ranges(self, params: Mapping[Var, Any]) -> list[Any]:
         if not self.finite:
             return []
@@ -370,7 +384,38 @@ class Encoder:
         """Some action leads from copy ``step`` to ``step + 1``: ``(formula, selector,
         parameters per action)``; the selector's value is the index of the action taken.
         With ``stutter``, the value ``len(actions)`` means "no step" (the state is kept), so
-        that an unrolling may be longer than a run that deadlocks."""
+        that an unrolling may be longer than a run that deadlocks.
+
+        In finite mode the relation is built once per ``stutter`` flag (the template) and
+        every further step is the template with its symbols renamed by ``z3.substitute``
+        (copy 0 -> ``step``, copy 1 -> ``step + 1``, fresh selector and parameters): the same
+        formula the direct translation gives, built in the solver's C code instead of Python."""
+        if not self.finite:
+            return self._transition(step, stutter=stutter)
+        template = self._templates.get(stutter)
+        if template is None:
+            built = self._transition(step, stutter=stutter)
+            self._templates[stutter] = (step, *built)
+            return built
+        base, formula, selector, all_params = template
+        pairs: list[tuple[Any, Any]] = []
+        for copy_from, copy_to in ((base, step), (base + 1, step + 1)):
+            src, dst = self.at(copy_from), self.at(copy_to)
+            for symbol in self.system.state:
+                for e, const in src[symbol].items():
+                    pairs.append((const, dst[symbol][e]))
+        self._fresh += 1
+        new_selector = z3.BitVec(f"action@{step}!{self._fresh}", selector.size(), self.ctx)
+        pairs.append((selector, new_selector))
+        new_params = [self.params(a, step) for a in self.system.actions]
+        for old_ps, new_ps in zip(all_params, new_params, strict=True):
+            pairs.extend((old_ps[v], new_ps[v]) for v in old_ps)
+        return z3.substitute(formula, *pairs), new_selector, new_params
+
+    def _transition(
+        self, step: int, *, stutter: bool = False
+    ) -> tuple[Any, Any, list[dict[Var, Any]]]:
+        """The direct translation of :meth:`transition`."""
         pre, post = self.at(step), self.at(step + 1)
         actions = self.system.actions
         last = len(actions) if stutter else len(actions) - 1

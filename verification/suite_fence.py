@@ -33,7 +33,7 @@ from xvol.model.check import (
     Limits,
     Result,
     Verdict,
-    check_combined,
+    check_combined_all,
     check_implies,
     check_inductive,
     houdini,
@@ -189,11 +189,13 @@ def _parametric() -> list[Cell]:
         "present": "any",
         **config.to_json(),
     }
+    # the one-query form, posed once for every property (unsat would cover each of them:
+    # each property's own one-query form is a sub-disjunction of it)
+    combined = check_combined_all(system, None, PROPERTIES, survivors, Limits(timeout_ms=3_000))
     cells = []
     for p in PROPERTIES:
         begin = time.perf_counter()
         obligations = [*base, check_implies(system, None, survivors, p, LIMITS)]
-        combined = check_combined(system, None, p, survivors, Limits(timeout_ms=3_000))
         ok = decided and all(o.outcome == "valid" for o in obligations)
         unknown = any(o.outcome == "unknown" for o in obligations)
         verdict = Verdict.PROVED if ok else (Verdict.UNKNOWN if unknown else Verdict.BOUNDED)
@@ -210,8 +212,9 @@ def _parametric() -> list[Cell]:
                 invariant=[i.name for i in survivors],
                 obligations=[o.to_json() for o in [*obligations, combined]],
                 detail=f"implication {obligations[-1].seconds:.2f}s; shared by all properties: "
-                f"Houdini + per-action re-check {shared:.2f}s; one-query form "
-                f"{combined.outcome} in {combined.seconds:.2f}s",
+                f"Houdini + per-action re-check {shared:.2f}s; one-query form (all "
+                f"{len(PROPERTIES)} properties at once) {combined.outcome} in "
+                f"{combined.seconds:.2f}s",
             )
         )
     return cells

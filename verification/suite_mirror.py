@@ -47,6 +47,9 @@ from xvol.model.check import (
     Verdict,
     bmc,
     check_combined,
+    check_combined_all,
+    check_implies,
+    check_inductive,
     check_invariant,
     houdini,
 )
@@ -337,18 +340,72 @@ def _prove(
     return valid, obligations, time.perf_counter() - start
 
 
+def _prove_all(
+    system: System, props: Sequence[str], proof: _Proof, limits: Limits
+) -> dict[str, tuple[bool, list[Obligation], float]]:
+    """:func:`_prove` parametrically for several properties, sharing what they share: the
+    init and per-action obligations are the same queries for every property (posed once),
+    each property adds its implication, and the combined re-check is posed once for all the
+    properties whose obligations hold (unsat covers each of them: every property's own
+    combined query is a sub-disjunction of it); if it is not ``valid``, each of them gets its
+    own combined query, as :func:`_prove` poses it."""
+    if not proof.invariant:
+        return {p: (False, [], 0.0) for p in props}
+    start = time.perf_counter()
+    base = check_inductive(system, None, proof.invariant, limits)
+    shared = time.perf_counter() - start
+    out: dict[str, tuple[bool, list[Obligation], float]] = {}
+    for p in props:
+        implication = check_implies(system, None, proof.invariant, p, limits)
+        out[p] = (False, [*base, implication], shared + implication.seconds)
+    holding = [p for p in props if all(o.outcome == "valid" for o in out[p][1])]
+    if not holding:
+        return out
+    together = check_combined_all(system, None, holding, proof.invariant, limits)
+    for p in holding:
+        _, obligations, seconds = out[p]
+        combined = together
+        if together.outcome != "valid":
+            combined = check_combined(system, None, p, proof.invariant, limits)
+        out[p] = (
+            combined.outcome == "valid",
+            [*obligations, combined],
+            seconds + together.seconds + (combined.seconds if combined is not together else 0),
+        )
+    return out
+
+
 def z3_cells(name: str, settings: SuiteSettings) -> list[MirrorCell]:
     """The z3 engine's cells for one variant: BMC per size, then one invariant proof per
-    property it does not refute (parametric; on the instance as a fallback)."""
+    property it does not refute (parametric, the shared obligations posed once; on the
+    instance as a fallback)."""
     config = variant(name, settings.snapshots)
     system = mirror_system(config)
     limits = settings.limits
     cells: list[MirrorCell] = []
     parametric: _Proof | None = None
+    found = {
+        n: bmc(
+            system,
+            MirrorInstance(n, settings.missing).instance(),
+            PROPERTIES,
+            settings.depth,
+            limits,
+        )
+        for n in settings.z3_sizes
+    }
+    unrefuted = [
+        p
+        for p in PROPERTIES
+        if any(found[n][p].verdict is Verdict.BOUNDED for n in settings.z3_sizes)
+    ]
     checked: dict[str, tuple[bool, list[Obligation], float]] = {}  # parametric, per property
+    if settings.prove and unrefuted:
+        parametric = _find_invariant(system, None, limits)
+        checked = _prove_all(system, unrefuted, parametric, limits)
     for n in settings.z3_sizes:
         inst = MirrorInstance(n, settings.missing)
-        results = bmc(system, inst.instance(), PROPERTIES, settings.depth, limits)
+        results = found[n]
         for prop in PROPERTIES:
             r = results[prop]
             expected = _expected(name, prop)
@@ -405,10 +462,7 @@ def z3_cells(name: str, settings: SuiteSettings) -> list[MirrorCell]:
                     )
                 )
                 continue
-            if parametric is None:
-                parametric = _find_invariant(system, None, limits)
-            if prop not in checked:  # a parametric proof serves every size
-                checked[prop] = _prove(system, None, prop, parametric, limits)
+            assert parametric is not None  # a parametric proof serves every size
             proved, obligations, seconds = checked[prop]
             proof = parametric
             if not proved:
