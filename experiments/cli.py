@@ -18,10 +18,10 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from xvol.experiments import registry
-from xvol.experiments.framework import EXECUTOR_KINDS, RunResult, run_experiment
 
 from xvol.errors import InvalidArgumentError
+from xvol.experiments import registry
+from xvol.experiments.framework import EXECUTOR_KINDS, RunResult, run_experiment
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

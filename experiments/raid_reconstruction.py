@@ -45,12 +45,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+from xvol.errors import IntegrityError, InvalidArgumentError
 from xvol.experiments.framework import Experiment, FigureSpec, Params, Record, grid
 from xvol.reference.storage.block import BLOCK_SIZE
 from xvol.reference.storage.disk import Disk, MemoryDisk
 from xvol.reference.storage.raid import LEVEL_NAMES, ParityCode, RaidGroup, RaidLevel
-
-from xvol.errors import IntegrityError, InvalidArgumentError
 
 if TYPE_CHECKING:
     import pandas as pd

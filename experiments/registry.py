@@ -17,9 +17,8 @@ import importlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from xvol.experiments.framework import Experiment, ExperimentError, RunResult, run_experiment
-
 from xvol.errors import NotFoundError
+from xvol.experiments.framework import Experiment, ExperimentError, RunResult, run_experiment
 
 MODULES: tuple[str, ...] = ("xvol.experiments.raid_reconstruction",)
 """Modules that declare an ``EXPERIMENT``, in listing order."""

@@ -26,12 +26,12 @@ from enum import StrEnum
 from typing import Any
 
 import z3
+
+from xvol.errors import InvalidArgumentError
 from xvol.model.concrete import ConcreteSystem
 from xvol.model.logic import Action, Instance, Invariant, System, Value, and_
 from xvol.model.symbolic import Encoder
 from xvol.model.trace import Counterexample, EngineDisagreement, replay
-
-from xvol.errors import InvalidArgumentError
 
 
 class Verdict(StrEnum):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
+from xvol.errors import InvalidArgumentError
 from xvol.model.logic import (
     Action,
     Apply,
@@ -32,8 +33,6 @@ from xvol.model.logic import (
     Value,
     Var,
 )
-
-from xvol.errors import InvalidArgumentError
 
 State = tuple[Any, ...]
 Env = tuple[Value, ...]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
+
 from xvol.model.check import Result, Verdict
 from xvol.model.concrete import ConcreteSystem, State
 from xvol.model.logic import Instance, System

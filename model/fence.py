@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from xvol.errors import InvalidArgumentError
 from xvol.model.logic import (
     BOOL,
     INT,
@@ -71,8 +72,6 @@ from xvol.model.logic import (
     or_,
     var,
 )
-
-from xvol.errors import InvalidArgumentError
 from xvol.vocabulary import (
     STEP_ROLE,
     FenceMode,

@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from xvol.errors import InvalidArgumentError
 from xvol.model.logic import (
     BOOL,
     TRUE,
@@ -95,8 +96,6 @@ from xvol.model.logic import (
     or_,
     var,
 )
-
-from xvol.errors import InvalidArgumentError
 from xvol.vocabulary import Action as Label
 from xvol.vocabulary import volume_names
 

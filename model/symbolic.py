@@ -29,6 +29,8 @@ from itertools import product
 from typing import Any
 
 import z3
+
+from xvol.errors import InvalidArgumentError
 from xvol.model.logic import (
     Action,
     Apply,
@@ -43,8 +45,6 @@ from xvol.model.logic import (
     Value,
     Var,
 )
-
-from xvol.errors import InvalidArgumentError
 
 INT_BITS = 16
 """Width of ``Int`` in finite mode (two's complement)."""

@@ -15,10 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from xvol.errors import InvalidArgumentError, XvolError
 from xvol.model.concrete import ConcreteSystem, State
 from xvol.model.logic import Value
-
-from xvol.errors import InvalidArgumentError, XvolError
 from xvol.vocabulary import Action, Trace, TraceStep
 
 

@@ -31,6 +31,7 @@
 import itertools
 
 import numpy as np
+
 from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.storage.block import BLOCK_SIZE
 from xvol.reference.storage.disk import ChecksumMismatchError, DiskFailedError, MemoryDisk

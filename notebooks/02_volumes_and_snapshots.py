@@ -29,6 +29,7 @@ import random
 
 import matplotlib.pyplot as plt
 import numpy as np
+
 from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks, VolumeSpace
 from xvol.reference.volume.diff import diff_snapshots, full_scan_diff, replicate

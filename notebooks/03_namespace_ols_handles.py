@@ -33,7 +33,6 @@
 from xvol.reference.access.nas import NasClient
 from xvol.reference.cluster.cluster import build_cluster
 from xvol.reference.repository.handles import ForgedHandleError, format_goid
-
 from xvol.vocabulary import (
     NAMESPACE_VOLUME,
     OperationKind,

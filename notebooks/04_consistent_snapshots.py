@@ -31,6 +31,7 @@
 # %%
 from collections import Counter
 
+from xvol.errors import InvalidArgumentError
 from xvol.reference.access.nas import NasClient
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.storage import AggregateStorage
@@ -43,8 +44,6 @@ from xvol.reference.snapshots.snapshot_coordinator import (
     SnapshotJobManager,
 )
 from xvol.reference.snapshots.volume_snapshots import ReadOnlySnapshotError
-
-from xvol.errors import InvalidArgumentError
 from xvol.vocabulary import (
     Action,
     FenceMode,

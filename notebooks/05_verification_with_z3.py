@@ -51,7 +51,6 @@ from xvol.reference.cluster.storage import AggregateStorage
 from xvol.reference.snapshots.interleave import Interleaving
 from xvol.reference.snapshots.snapshot_access import SnapshotAccessLayer, integrity_violations
 from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
-
 from xvol.vocabulary import (
     Action,
     FenceMode,

@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from xvol.reference.storage.aggregate import Aggregate
-from xvol.reference.storage.block import BLOCK_SIZE, VolumeSpace
 
 from xvol.errors import (
     AlreadyExistsError,
@@ -21,6 +19,8 @@ from xvol.errors import (
     NotFoundError,
     OutOfSpaceError,
 )
+from xvol.reference.storage.aggregate import Aggregate
+from xvol.reference.storage.block import BLOCK_SIZE, VolumeSpace
 
 
 def _data(seed: int, count: int) -> np.ndarray:

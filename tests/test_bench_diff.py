@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from xvol.experiments.bench import diff as bench
 
 from xvol.errors import InvalidArgumentError
+from xvol.experiments.bench import diff as bench
 
 
 def test_measure_reports_both_workloads_with_agreeing_diffs() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from xvol.experiments.bench.raid import bench_dp, bench_single
 
 from xvol.cli import main
+from xvol.experiments.bench.raid import bench_dp, bench_single
 
 
 def test_bench_prints_all_rows_and_the_zfec_ratio(capsys: pytest.CaptureFixture[str]) -> None:

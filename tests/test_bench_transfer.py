@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from xvol.experiments.bench import transfer as bench
 
 from xvol.errors import InvalidArgumentError
+from xvol.experiments.bench import transfer as bench
 
 
 def test_measure_reports_three_growing_updates_with_positive_timings() -> None:

@@ -4,6 +4,8 @@ travel back as the same class, a node marked down refuses and nothing reaches it
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import InvalidArgumentError, NotFoundError, UnavailableError
 from xvol.reference.cluster.cf import (
     CFClient,
     CFReply,
@@ -16,8 +18,6 @@ from xvol.reference.cluster.cf import (
     encode_request,
     serve_frame,
 )
-
-from xvol.errors import InvalidArgumentError, NotFoundError, UnavailableError
 
 
 def _fabric() -> tuple[SimulatedFabric, list[CFRequest]]:

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from xvol.errors import InvalidArgumentError
 from xvol.reference.storage.block import BLOCK_SIZE
 from xvol.reference.storage.checksum import (
     checksum_block,
     checksum_blocks,
     zero_block_checksums,
 )
-
-from xvol.errors import InvalidArgumentError
 
 
 def _blocks(seed: int, count: int) -> np.ndarray:

@@ -6,13 +6,13 @@ volumes from what they persisted, policies and vservers keep objects where they 
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import InvalidArgumentError, NotFoundError, StateError, UnavailableError
 from xvol.reference.cluster.cluster import Cluster, build_cluster
 from xvol.reference.cluster.rdb import VLDB
 from xvol.reference.cluster.storage import AggregateStorage
 from xvol.reference.repository.handles import ForeignObjectError
 from xvol.reference.repository.steps import OpState
-
-from xvol.errors import InvalidArgumentError, NotFoundError, StateError, UnavailableError
 from xvol.vocabulary import VolumeRole
 
 

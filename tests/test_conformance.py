@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from xvol.verification.conformance import (
     NotReplayableError,
     Outcome,
@@ -19,7 +20,6 @@ from xvol.verification.conformance import (
 )
 from xvol.verification.suite_conformance import safe_traces
 from xvol.verification.suite_fence import MATRIX, _explicit
-
 from xvol.vocabulary import Action, Trace, TraceStep
 
 SEED_ORDER = ["NS", "OLS", "DC1", "DC2"]

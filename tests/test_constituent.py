@@ -4,6 +4,8 @@ record that names the constituent survives reopening from blocks."""
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import AlreadyExistsError, InvalidArgumentError, StateError
 from xvol.reference.repository.constituent import (
     DataConstituent,
     StaleLocationError,
@@ -14,8 +16,6 @@ from xvol.reference.repository.files import VolumeFiles
 from xvol.reference.repository.handles import make_goid
 from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.volume.volume import Volume
-
-from xvol.errors import AlreadyExistsError, InvalidArgumentError, StateError
 
 
 def _dc() -> tuple[DataConstituent, Aggregate]:

@@ -4,6 +4,8 @@ failover, verification, typed errors (reference/mirror/coordinator.py)."""
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import AlreadyExistsError, StateError
 from xvol.reference.mirror.coordinator import (
     CountMismatchError,
     MirrorBrokenError,
@@ -13,8 +15,6 @@ from xvol.reference.mirror.coordinator import (
 from xvol.reference.mirror.link import LinkError
 from xvol.reference.mirror.relationships import MirrorConfig, MirrorState, UnknownRelationshipError
 from xvol.reference.mirror.site import ReadOnlyMirrorError, SitePair, build_site
-
-from xvol.errors import AlreadyExistsError, StateError
 
 VS, XV = "vs1", "xv"
 

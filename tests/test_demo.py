@@ -7,9 +7,9 @@ import io
 
 import pytest
 from rich.console import Console
-from xvol.reference.mirror.demo import run_demo
 
 from xvol.cli import main
+from xvol.reference.mirror.demo import run_demo
 
 
 def quiet() -> Console:

@@ -16,6 +16,15 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from xvol.errors import (
+    AlreadyExistsError,
+    IntegrityError,
+    InvalidArgumentError,
+    NotFoundError,
+    OutOfSpaceError,
+    StateError,
+)
 from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks, VolumeSpace
 from xvol.reference.volume.diff import (
@@ -29,15 +38,6 @@ from xvol.reference.volume.diff import (
 )
 from xvol.reference.volume.layout import FileType
 from xvol.reference.volume.volume import FileSystemView, Volume
-
-from xvol.errors import (
-    AlreadyExistsError,
-    IntegrityError,
-    InvalidArgumentError,
-    NotFoundError,
-    OutOfSpaceError,
-    StateError,
-)
 
 
 class MemorySpace:

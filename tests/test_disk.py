@@ -11,6 +11,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from xvol.errors import (
+    AlreadyExistsError,
+    DeviceError,
+    IntegrityError,
+    InvalidArgumentError,
+    StateError,
+)
 from xvol.reference.storage.block import BLOCK_SIZE, BlockSpace
 from xvol.reference.storage.disk import (
     ChecksumMismatchError,
@@ -19,14 +27,6 @@ from xvol.reference.storage.disk import (
     FileDisk,
     LatentSectorError,
     MemoryDisk,
-)
-
-from xvol.errors import (
-    AlreadyExistsError,
-    DeviceError,
-    IntegrityError,
-    InvalidArgumentError,
-    StateError,
 )
 
 

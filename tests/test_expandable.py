@@ -11,6 +11,8 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from xvol.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError, StateError
 from xvol.reference.repository.constituent import DataConstituent
 from xvol.reference.repository.expandable import ExpandableVolume, MemberInfo, SequentialGoids
 from xvol.reference.repository.files import LocalMembers, MemberService, VolumeFiles
@@ -21,8 +23,6 @@ from xvol.reference.repository.placement import Placement, PlacementStrategy
 from xvol.reference.repository.steps import OperationDeferred, OpState
 from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.volume.volume import Volume
-
-from xvol.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError, StateError
 from xvol.vocabulary import (
     Action,
     OperationKind,

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from xvol.experiments import registry
 
 from xvol.cli import main
+from xvol.experiments import registry
 
 
 def test_list_shows_every_registered_experiment_with_grid_sizes(

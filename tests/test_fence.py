@@ -14,7 +14,6 @@ from xvol.model.fence import (
     order_from_json,
     order_to_json,
 )
-
 from xvol.vocabulary import (
     FenceMode,
     StepDiscipline,

@@ -4,11 +4,11 @@ argument checks of member calls."""
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from xvol.reference.repository.files import LocalMembers, VolumeFiles, dispatch, int_arg
 from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.volume.volume import Volume
-
-from xvol.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 
 
 def _files() -> tuple[VolumeFiles, Aggregate]:

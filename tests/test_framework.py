@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from xvol.errors import InvalidArgumentError
 from xvol.experiments.framework import (
     SEED_COLUMN,
     Experiment,
@@ -27,8 +29,6 @@ from xvol.experiments.framework import (
     open_executor,
     run_experiment,
 )
-
-from xvol.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from xvol.errors import InvalidArgumentError, PermissionDeniedError
 from xvol.reference.repository.handles import (
     MAX_SERIAL,
     ForeignObjectError,
@@ -18,8 +20,6 @@ from xvol.reference.repository.handles import (
     make_goid,
     parse_goid,
 )
-
-from xvol.errors import InvalidArgumentError, PermissionDeniedError
 
 KEY = HandleCodec.derive_key(7, 3)
 CODEC = HandleCodec(3, KEY)

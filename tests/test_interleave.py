@@ -5,13 +5,13 @@ are refused at the first entry that does not."""
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import InvalidArgumentError
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.storage import AggregateStorage
 from xvol.reference.snapshots.interleave import Interleaving
 from xvol.reference.snapshots.snapshot_access import SnapshotAccessLayer
 from xvol.reference.snapshots.snapshot_coordinator import ProtocolStep, SnapshotJobManager
-
-from xvol.errors import InvalidArgumentError
 from xvol.vocabulary import Action, OperationKind, StepKind, Trace, TraceStep
 
 

@@ -12,6 +12,8 @@ import pytest
 import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from xvol.errors import InvalidArgumentError, NotFoundError, StateError, UnavailableError
 from xvol.reference.mirror.link import (
     Cut,
     DirectLink,
@@ -22,8 +24,6 @@ from xvol.reference.mirror.link import (
     SimulatedLink,
     run_sync,
 )
-
-from xvol.errors import InvalidArgumentError, NotFoundError, StateError, UnavailableError
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import InvalidArgumentError
 from xvol.model import toys
 from xvol.model.logic import (
     BOOL,
@@ -23,8 +25,6 @@ from xvol.model.logic import (
     substitute,
     var,
 )
-
-from xvol.errors import InvalidArgumentError
 
 
 def test_sort_errors_are_caught_when_expressions_are_built() -> None:

@@ -9,6 +9,8 @@ counterexamples are mirror-action traces that survive a JSON round trip.
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import InvalidArgumentError
 from xvol.model.check import Verdict, bmc, check_invariant
 from xvol.model.concrete import ConcreteSystem
 from xvol.model.explicit import explore
@@ -25,8 +27,6 @@ from xvol.model.mirror import (
 )
 from xvol.model.trace import minimise
 from xvol.verification.suite_mirror import SuiteSettings
-
-from xvol.errors import InvalidArgumentError
 from xvol.vocabulary import Action, Trace
 
 SMALL = MirrorInstance(n=1, missing=1)

@@ -5,6 +5,8 @@ files hold object locators, in every locator mode."""
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError, StateError
 from xvol.reference.repository.files import VolumeFiles
 from xvol.reference.repository.handles import make_goid
 from xvol.reference.repository.namespace import (
@@ -15,8 +17,6 @@ from xvol.reference.repository.namespace import (
 )
 from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.volume.volume import Volume
-
-from xvol.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError, StateError
 
 G1, G2 = make_goid(2, 1), make_goid(2, 2)
 

@@ -10,13 +10,6 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from xvol.reference.access.nas import NasClient
-from xvol.reference.cluster.cluster import build_cluster
-from xvol.reference.cluster.storage import AggregateStorage
-from xvol.reference.repository.handles import ForeignObjectError, ForgedHandleError, ObjectHandle
-from xvol.reference.repository.paths import PathOutsideNamespaceError
-from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
-from xvol.reference.snapshots.volume_snapshots import ReadOnlySnapshotError
 
 from xvol.errors import (
     AlreadyExistsError,
@@ -27,6 +20,13 @@ from xvol.errors import (
     UnavailableError,
     XvolError,
 )
+from xvol.reference.access.nas import NasClient
+from xvol.reference.cluster.cluster import build_cluster
+from xvol.reference.cluster.storage import AggregateStorage
+from xvol.reference.repository.handles import ForeignObjectError, ForgedHandleError, ObjectHandle
+from xvol.reference.repository.paths import PathOutsideNamespaceError
+from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
+from xvol.reference.snapshots.volume_snapshots import ReadOnlySnapshotError
 
 PATHS = ["/a", "/b", "/c", "/d/x", "/d/y"]
 SMALL = 512  # blocks per member volume (2 MiB)

@@ -5,6 +5,8 @@ volume table and VLDB, and a node's endpoint refuses unknown services with an er
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import AlreadyExistsError, InvalidArgumentError
 from xvol.reference.cluster.cf import (
     CFReply,
     CFRequest,
@@ -15,8 +17,6 @@ from xvol.reference.cluster.cf import (
 from xvol.reference.cluster.node import Node, VolumeNotHereError
 from xvol.reference.cluster.storage import AggregateStorage
 from xvol.reference.repository.handles import make_goid
-
-from xvol.errors import AlreadyExistsError, InvalidArgumentError
 
 
 def _node() -> Node:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from xvol.errors import AlreadyExistsError, InvalidArgumentError
 from xvol.reference.repository.files import VolumeFiles
 from xvol.reference.repository.handles import UnknownObjectError, make_goid
 from xvol.reference.repository.ols import RECORD_BYTES, TABLE, ObjectLocationStore
 from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.volume.volume import Volume
-
-from xvol.errors import AlreadyExistsError, InvalidArgumentError
 
 
 def _ols() -> tuple[ObjectLocationStore, Aggregate]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from xvol.errors import InvalidArgumentError
 from xvol.reference.repository.paths import (
     PathOutsideNamespaceError,
     is_within,
@@ -13,8 +15,6 @@ from xvol.reference.repository.paths import (
     parent_and_name,
     split_path,
 )
-
-from xvol.errors import InvalidArgumentError
 
 
 def test_dots_and_slashes_are_resolved_lexically() -> None:

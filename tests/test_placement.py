@@ -4,10 +4,10 @@ restrict the candidates, drained constituents are never chosen."""
 from __future__ import annotations
 
 import pytest
-from xvol.reference.repository.handles import make_goid
-from xvol.reference.repository.placement import Placement, PlacementStrategy
 
 from xvol.errors import InvalidArgumentError, OutOfSpaceError, StateError
+from xvol.reference.repository.handles import make_goid
+from xvol.reference.repository.placement import Placement, PlacementStrategy
 
 
 def test_round_robin_spreads_evenly_and_deterministically() -> None:

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from xvol.errors import DataLossError, InvalidArgumentError, StateError
 from xvol.reference.storage.block import BLOCK_SIZE, BlockSpace
 from xvol.reference.storage.disk import MemoryDisk
 from xvol.reference.storage.raid import (
@@ -19,8 +21,6 @@ from xvol.reference.storage.raid import (
     RaidLevel,
     smallest_prime_at_least,
 )
-
-from xvol.errors import DataLossError, InvalidArgumentError, StateError
 
 
 def _data(seed: int, count: int) -> np.ndarray:

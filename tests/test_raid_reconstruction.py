@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from xvol.errors import IntegrityError, InvalidArgumentError
 from xvol.experiments import registry
 from xvol.experiments.framework import run_experiment
 from xvol.experiments.raid_reconstruction import EXPERIMENT, FAILURES, failed_slots, point
 from xvol.reference.storage.block import BLOCK_SIZE
 from xvol.reference.storage.raid import RaidGroup, smallest_prime_at_least
-
-from xvol.errors import IntegrityError, InvalidArgumentError
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from xvol.reference.storage.raid_simulator import configure_parser, run
 
 from xvol.cli import main
 from xvol.errors import InvalidArgumentError
+from xvol.reference.storage.raid_simulator import configure_parser, run
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

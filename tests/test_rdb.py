@@ -8,10 +8,10 @@ import contextlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from xvol.reference.cluster.cf import SimulatedFabric, serve_frame
-from xvol.reference.cluster.rdb import RDBReplica, ReplicatedDatabase
 
 from xvol.errors import UnavailableError
+from xvol.reference.cluster.cf import SimulatedFabric, serve_frame
+from xvol.reference.cluster.rdb import RDBReplica, ReplicatedDatabase
 
 
 def _rdb(n: int) -> tuple[ReplicatedDatabase, SimulatedFabric]:

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from xvol.experiments import registry
-from xvol.experiments.framework import Experiment, ExperimentError
 
 from xvol.errors import NotFoundError
+from xvol.experiments import registry
+from xvol.experiments.framework import Experiment, ExperimentError
 
 
 def test_every_registered_module_declares_a_valid_experiment_with_a_unique_name() -> None:

@@ -4,6 +4,8 @@ through the destination's RDB, the destination volume table maps IDs, typed erro
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import InvalidArgumentError
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.mirror.relationships import (
     MIRROR,
@@ -14,8 +16,6 @@ from xvol.reference.mirror.relationships import (
     Relationship,
     UnknownRelationshipError,
 )
-
-from xvol.errors import InvalidArgumentError
 
 
 def row(member: str, config: MirrorConfig) -> Relationship:

@@ -17,6 +17,8 @@ import pytest
 import simpy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from xvol.errors import IntegrityError, InvalidArgumentError, NotFoundError
 from xvol.reference.mirror.link import (
     Cut,
     DirectLink,
@@ -39,8 +41,6 @@ from xvol.reference.storage.block import BLOCK_SIZE
 from xvol.reference.volume.diff import BlockBatch
 from xvol.reference.volume.layout import FileType
 from xvol.reference.volume.volume import FileSystemView, Volume
-
-from xvol.errors import IntegrityError, InvalidArgumentError, NotFoundError
 
 
 def make_volume(name: str, blocks: int, *, replica: bool = False) -> Volume:

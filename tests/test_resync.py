@@ -8,6 +8,8 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from xvol.errors import StateError
 from xvol.reference.mirror.coordinator import MirroringCoordinator
 from xvol.reference.mirror.link import LinkError
 from xvol.reference.mirror.relationships import MirrorState
@@ -18,8 +20,6 @@ from xvol.reference.mirror.resync import (
     common_snapshot,
 )
 from xvol.reference.mirror.site import ReadOnlyMirrorError, SitePair, build_site
-
-from xvol.errors import StateError
 
 VS, XV = "vs1", "xv"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from xvol.reference.access import serve
-from xvol.reference.access.web import WebServer
 
 from xvol.errors import InvalidArgumentError
+from xvol.reference.access import serve
+from xvol.reference.access.web import WebServer
 
 
 def _args(*argv: str) -> argparse.Namespace:

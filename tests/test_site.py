@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import InvalidArgumentError, NotFoundError, StateError
 from xvol.reference.mirror.link import DirectLink, run_sync
 from xvol.reference.mirror.site import (
     ChangesReply,
@@ -21,8 +23,6 @@ from xvol.reference.mirror.site import (
     build_site,
     changed_paths,
 )
-
-from xvol.errors import InvalidArgumentError, NotFoundError, StateError
 
 
 def test_the_proxy_lists_volumes_snapshots_and_changes_of_its_site() -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from xvol.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.storage import AggregateStorage
 from xvol.reference.repository.namespace import LocatorMode
@@ -18,8 +20,6 @@ from xvol.reference.snapshots.volume_snapshots import (
     SnapshotDataMissingError,
     VolumeSnapshots,
 )
-
-from xvol.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError
 
 
 def _cluster(locator: LocatorMode = LocatorMode.REDIRECTOR_GOID, dcs: int = 3) -> Cluster:

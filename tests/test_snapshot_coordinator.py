@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from xvol.errors import InvalidArgumentError, NotFoundError, StateError
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.storage import AggregateStorage
 from xvol.reference.repository.expandable import ExpandableVolume
@@ -26,8 +28,6 @@ from xvol.reference.snapshots.snapshot_coordinator import (
     member_fence_order,
 )
 from xvol.reference.snapshots.volume_snapshots import VolumeSnapshots
-
-from xvol.errors import InvalidArgumentError, NotFoundError, StateError
 from xvol.vocabulary import (
     Action,
     FenceMode,

@@ -6,13 +6,13 @@ restored volume afterwards."""
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import NotFoundError, StateError, UnavailableError
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.storage import AggregateStorage
 from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
 from xvol.reference.snapshots.snapshot_restore import SnapshotUnusableError, restore
 from xvol.reference.snapshots.volume_snapshots import VolumeSnapshots
-
-from xvol.errors import NotFoundError, StateError, UnavailableError
 from xvol.vocabulary import Action, OperationKind, StepKind
 
 

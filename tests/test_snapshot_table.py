@@ -5,6 +5,8 @@ the replicated database (it survives node restarts), IDs never reused, names uni
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.storage import AggregateStorage
 from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
@@ -16,8 +18,6 @@ from xvol.reference.snapshots.snapshot_table import (
     records,
 )
 from xvol.reference.snapshots.volume_snapshots import VolumeSnapshots
-
-from xvol.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 
 
 def _cluster(nodes: int = 3, dcs: int = 2) -> Cluster:

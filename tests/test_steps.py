@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from xvol.reference.repository.steps import Acquire, Gate, Op, OpState, Scheduler, Step
 
 from xvol.errors import InvalidArgumentError, NotFoundError, UnavailableError
+from xvol.reference.repository.steps import Acquire, Gate, Op, OpState, Scheduler, Step
 from xvol.vocabulary import Action, OperationKind, StepDiscipline, StepKind, operation_steps
 
 

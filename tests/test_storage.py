@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from xvol.reference.cluster.storage import AggregateStorage
 
 from xvol.errors import OutOfSpaceError
+from xvol.reference.cluster.storage import AggregateStorage
 
 
 def test_volumes_are_created_reopened_and_destroyed() -> None:

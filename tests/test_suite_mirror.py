@@ -8,7 +8,6 @@ from xvol.model.mirror import EXPECTED_VIOLATIONS
 from xvol.verification import suite_mirror
 from xvol.verification.suite_mirror import Agreement, MirrorCell
 from xvol.verification.suites import SilentProgress, SuiteOptions, available
-
 from xvol.vocabulary import Trace
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from xvol.verification.suites import available, load
 
 from xvol.errors import InvalidArgumentError
+from xvol.verification.suites import available, load
 
 
 def test_registry_lists_the_fence_suite_and_loads_it() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import z3
+
 from xvol.model import toys
 from xvol.model.concrete import ConcreteSystem
 from xvol.model.symbolic import Encoder

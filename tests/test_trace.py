@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import InvalidArgumentError
 from xvol.model import toys
 from xvol.model.concrete import ConcreteSystem
 from xvol.model.trace import EngineDisagreement, minimise, replay
-
-from xvol.errors import InvalidArgumentError
 
 
 def test_replay_rejects_a_run_that_does_not_violate() -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+
+from xvol.errors import IntegrityError, InvalidArgumentError, NotFoundError
 from xvol.reference.mirror.link import ErrorReply, LinkDownError, Message, run_sync
 from xvol.reference.mirror.replication import (
     BatchReply,
@@ -29,8 +31,6 @@ from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.storage.block import BLOCK_SIZE
 from xvol.reference.volume.diff import diff_snapshots
 from xvol.reference.volume.volume import Volume
-
-from xvol.errors import IntegrityError, InvalidArgumentError, NotFoundError
 
 
 def make_volume(name: str, blocks: int, *, replica: bool = False) -> Volume:

@@ -22,6 +22,17 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+
+from xvol.errors import (
+    AlreadyExistsError,
+    IntegrityError,
+    InvalidArgumentError,
+    NotFoundError,
+    OutOfSpaceError,
+    PermissionDeniedError,
+    StateError,
+    XvolError,
+)
 from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks, VolumeSpace
 from xvol.reference.volume.layout import MAX_SNAPSHOTS, FileType
@@ -37,17 +48,6 @@ from xvol.reference.volume.volume import (
     Volume,
 )
 from xvol.reference.volume.volume_simulator import block_roles
-
-from xvol.errors import (
-    AlreadyExistsError,
-    IntegrityError,
-    InvalidArgumentError,
-    NotFoundError,
-    OutOfSpaceError,
-    PermissionDeniedError,
-    StateError,
-    XvolError,
-)
 
 # --------------------------------------------------------------------------------------------
 # Block spaces for the tests: in memory, and file-backed with a checksum per block

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from xvol.reference.volume import volume_simulator
-from xvol.reference.volume.diff import diff_snapshots
 
 from xvol.errors import InvalidArgumentError
+from xvol.reference.volume import volume_simulator
+from xvol.reference.volume.diff import diff_snapshots
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

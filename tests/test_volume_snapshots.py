@@ -6,6 +6,8 @@ a node that does not answer raises UnavailableError."""
 from __future__ import annotations
 
 import pytest
+
+from xvol.errors import InvalidArgumentError, UnavailableError
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.storage import AggregateStorage
 from xvol.reference.repository.constituent import object_path
@@ -17,8 +19,6 @@ from xvol.reference.snapshots.volume_snapshots import (
     VolumeSnapshots,
     install,
 )
-
-from xvol.errors import InvalidArgumentError, UnavailableError
 
 
 def _cluster() -> Cluster:

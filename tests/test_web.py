@@ -16,10 +16,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from xvol.reference.access.web import WebServer, status_of
-from xvol.reference.cluster.cluster import Cluster, build_cluster
-from xvol.reference.cluster.storage import AggregateStorage
-from xvol.reference.repository.handles import ForgedHandleError, MalformedHandleError
 
 from xvol.errors import (
     AlreadyExistsError,
@@ -30,6 +26,10 @@ from xvol.errors import (
     StateError,
     UnavailableError,
 )
+from xvol.reference.access.web import WebServer, status_of
+from xvol.reference.cluster.cluster import Cluster, build_cluster
+from xvol.reference.cluster.storage import AggregateStorage
+from xvol.reference.repository.handles import ForgedHandleError, MalformedHandleError
 
 SMALL = 512
 

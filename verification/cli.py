@@ -16,10 +16,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from xvol.verification import report
-from xvol.verification.suites import Cell, SuiteOptions, SuiteReport, available, load
 
 from xvol.errors import InvalidArgumentError
+from xvol.verification import report
+from xvol.verification.suites import Cell, SuiteOptions, SuiteReport, available, load
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from xvol.errors import InvalidArgumentError, XvolError
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.storage import AggregateStorage
 from xvol.reference.repository.expandable import ExpandableVolume
@@ -54,8 +55,6 @@ from xvol.reference.repository.steps import OpState
 from xvol.reference.snapshots.interleave import Interleaving
 from xvol.reference.snapshots.snapshot_access import SnapshotAccessLayer, integrity_violations
 from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
-
-from xvol.errors import InvalidArgumentError, XvolError
 from xvol.vocabulary import (
     Action,
     FenceMode,

@@ -33,6 +33,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from xvol.errors import StateError
 from xvol.model.concrete import ConcreteSystem
 from xvol.model.fence import (
     PROPERTIES,
@@ -52,8 +53,6 @@ from xvol.verification.suite_fence import (
     _total_orders,
 )
 from xvol.verification.suites import Cell, Progress, Statement, SuiteOptions, SuiteReport
-
-from xvol.errors import StateError
 from xvol.vocabulary import (
     Action,
     Trace,

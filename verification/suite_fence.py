@@ -52,7 +52,6 @@ from xvol.model.fence import (
     order_to_json,
 )
 from xvol.verification.suites import Cell, Progress, Statement, SuiteOptions, SuiteReport
-
 from xvol.vocabulary import (
     FenceMode,
     FenceOrder,

@@ -40,6 +40,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from xvol.errors import InvalidArgumentError
 from xvol.model.check import (
     Limits,
     Obligation,
@@ -75,8 +76,6 @@ from xvol.verification.suites import (
     SuiteOptions,
     SuiteReport,
 )
-
-from xvol.errors import InvalidArgumentError
 from xvol.vocabulary import Trace
 
 NAME = "mirror"

@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Protocol
 
-from xvol.model.check import Result
-
 from xvol.errors import InvalidArgumentError
+from xvol.model.check import Result
 
 PREFIX = "suite_"
 

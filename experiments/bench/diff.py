@@ -37,12 +37,12 @@ from functools import partial
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+
+from xvol.errors import InvalidArgumentError
 from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.storage.block import BLOCK_SIZE
 from xvol.reference.volume.diff import BlockDiff, diff_snapshots, full_scan_diff
 from xvol.reference.volume.volume import Volume
-
-from xvol.errors import InvalidArgumentError
 
 FILE_BLOCKS = 65_536
 """Blocks per data file (256 MiB; an inode maps up to 65 796)."""

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from xvol.reference.storage.block import BLOCK_SIZE
-from xvol.reference.storage.raid import U64, WORDS, ParityCode, smallest_prime_at_least
 
 from xvol.errors import IntegrityError, InvalidArgumentError
+from xvol.reference.storage.block import BLOCK_SIZE
+from xvol.reference.storage.raid import U64, WORDS, ParityCode, smallest_prime_at_least
 
 MIB = 1 << 20
 

@@ -43,6 +43,8 @@ import numpy as np
 import simpy
 from rich.console import Console
 from rich.table import Table
+
+from xvol.errors import IntegrityError, InvalidArgumentError
 from xvol.reference.mirror.link import DirectLink, SimulatedLink, run_sync
 from xvol.reference.mirror.replication import BlockReplicator, ReplicationSource, VerifyReport
 from xvol.reference.storage.aggregate import Aggregate
@@ -50,8 +52,6 @@ from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks
 from xvol.reference.volume.diff import diff_snapshots
 from xvol.reference.volume.layout import block_checksums
 from xvol.reference.volume.volume import Volume
-
-from xvol.errors import IntegrityError, InvalidArgumentError
 
 FRACTIONS = (0.01, 0.10, 1.00)
 DATA_DISKS = 8

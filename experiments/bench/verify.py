@@ -16,10 +16,10 @@ import time
 
 from rich.console import Console
 from rich.table import Table
+
 from xvol.model.check import Limits, check_implies, check_inductive, houdini, verify
 from xvol.model.explicit import explore
 from xvol.model.fence import PROPERTIES, FenceConfig, FenceInstance, fence_system
-
 from xvol.vocabulary import seed_fence_order
 
 

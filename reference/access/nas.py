@@ -21,6 +21,7 @@ the snapshot access layer.
 
 from __future__ import annotations
 
+from xvol.errors import AlreadyExistsError, InvalidArgumentError, PermissionDeniedError
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.node import CFMemberAccess
 from xvol.reference.repository.constituent import MAX_OBJECT_BYTES
@@ -29,8 +30,6 @@ from xvol.reference.repository.handles import ObjectHandle
 from xvol.reference.repository.namespace import Entry
 from xvol.reference.repository.paths import normalise
 from xvol.reference.snapshots.snapshot_access import SnapshotAccessLayer, SnapshotView
-
-from xvol.errors import AlreadyExistsError, InvalidArgumentError, PermissionDeniedError
 from xvol.vocabulary import OperationKind
 
 OPEN_MODES = ("r", "r+", "w", "w+", "a", "x")

@@ -58,16 +58,6 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-from xvol.reference.access.nas import NasClient
-from xvol.reference.cluster.cluster import Cluster
-from xvol.reference.cluster.rdb import MemberRecord
-from xvol.reference.repository.constituent import MAX_OBJECT_BYTES
-from xvol.reference.repository.expandable import ExpandableVolume
-from xvol.reference.repository.handles import ObjectHandle, parse_goid
-from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
-from xvol.reference.snapshots.snapshot_restore import restore
-from xvol.reference.snapshots.snapshot_table import SnapshotRecord
-from xvol.reference.snapshots.volume_snapshots import ReadOnlySnapshotError
 
 from xvol.errors import (
     AlreadyExistsError,
@@ -79,6 +69,16 @@ from xvol.errors import (
     UnavailableError,
     XvolError,
 )
+from xvol.reference.access.nas import NasClient
+from xvol.reference.cluster.cluster import Cluster
+from xvol.reference.cluster.rdb import MemberRecord
+from xvol.reference.repository.constituent import MAX_OBJECT_BYTES
+from xvol.reference.repository.expandable import ExpandableVolume
+from xvol.reference.repository.handles import ObjectHandle, parse_goid
+from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
+from xvol.reference.snapshots.snapshot_restore import restore
+from xvol.reference.snapshots.snapshot_table import SnapshotRecord
+from xvol.reference.snapshots.volume_snapshots import ReadOnlySnapshotError
 
 MAX_BODY_BYTES = 64 << 20
 DEFAULT_USER = "guest"

@@ -29,6 +29,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from xvol.errors import (
+    AlreadyExistsError,
+    InvalidArgumentError,
+    NotFoundError,
+    StateError,
+    UnavailableError,
+    XvolError,
+)
 from xvol.reference.cluster.cf import CFRequest, LatencyModel, SimulatedFabric
 from xvol.reference.cluster.node import MountedVolume, Node, NodeStorage
 from xvol.reference.cluster.rdb import (
@@ -54,15 +62,6 @@ from xvol.reference.repository.namespace import LocatorMode
 from xvol.reference.repository.paths import check_name
 from xvol.reference.repository.placement import Placement, PlacementStrategy
 from xvol.reference.repository.steps import Gate
-
-from xvol.errors import (
-    AlreadyExistsError,
-    InvalidArgumentError,
-    NotFoundError,
-    StateError,
-    UnavailableError,
-    XvolError,
-)
 from xvol.vocabulary import (
     NAMESPACE_VOLUME,
     OLS_VOLUME,

@@ -25,14 +25,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from xvol.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from xvol.reference.cluster.cf import CFClient, CFReply, CFRequest, Transport, serve_frame
 from xvol.reference.cluster.rdb import RDBReplica, read_expandable, read_location
 from xvol.reference.repository.constituent import DataConstituent
 from xvol.reference.repository.files import FileSystem, MemberService, Reply
 from xvol.reference.repository.namespace import LocatorMode, NamespaceVolume
 from xvol.reference.repository.ols import ObjectLocationStore
-
-from xvol.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from xvol.vocabulary import VolumeRole, role_of
 
 

@@ -35,9 +35,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xvol.reference.cluster.cf import CFClient, CFReply, CFRequest, Transport
-
 from xvol.errors import InvalidArgumentError, NotFoundError, StateError, UnavailableError
+from xvol.reference.cluster.cf import CFClient, CFReply, CFRequest, Transport
 from xvol.vocabulary import VolumeRole
 
 # --------------------------------------------------------------------------------------------

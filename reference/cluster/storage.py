@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import os
 
+from xvol.errors import XvolError
 from xvol.reference.repository.files import VolumeFiles
 from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.storage.raid import RaidLevel
 from xvol.reference.volume.volume import Volume
-
-from xvol.errors import XvolError
 
 DEFAULT_DATA_DISKS = 4
 DEFAULT_BLOCKS_PER_DISK = 4096  # 4 data disks x 16 MiB = 64 MiB of aggregate per node

@@ -50,6 +50,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from xvol.errors import (
+    AlreadyExistsError,
+    IntegrityError,
+    NotFoundError,
+    StateError,
+)
 from xvol.reference.cluster.cf import CFRequest
 from xvol.reference.cluster.cluster import RDBGoids
 from xvol.reference.cluster.rdb import (
@@ -89,13 +95,6 @@ from xvol.reference.repository.expandable import MemberInfo
 from xvol.reference.snapshots.snapshot_restore import restore
 from xvol.reference.snapshots.snapshot_table import SnapshotRecord, VolumeSnapshot
 from xvol.reference.snapshots.volume_snapshots import VolumeSnapshots
-
-from xvol.errors import (
-    AlreadyExistsError,
-    IntegrityError,
-    NotFoundError,
-    StateError,
-)
 from xvol.vocabulary import VolumeRole
 
 

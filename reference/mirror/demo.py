@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.table import Table
+
+from xvol.errors import IntegrityError
 from xvol.reference.mirror.coordinator import MirroringCoordinator
 from xvol.reference.mirror.link import LinkError
 from xvol.reference.mirror.resync import PRESERVED_MANIFEST, Resync
 from xvol.reference.mirror.site import ReadOnlyMirrorError, Site, SitePair, build_site
 from xvol.reference.snapshots.interleave import Interleaving
 from xvol.reference.snapshots.snapshot_access import integrity_violations
-
-from xvol.errors import IntegrityError
 from xvol.vocabulary import Action, OperationKind
 
 VS, XV = "vs1", "xv"

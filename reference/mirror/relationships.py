@@ -33,9 +33,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from xvol.reference.cluster.cluster import Cluster
-
 from xvol.errors import InvalidArgumentError, NotFoundError
+from xvol.reference.cluster.cluster import Cluster
 
 DEST_VOLUME_TABLE = "mirror-dest-volumes"
 RELATIONSHIP_TABLE = "mirror-relationships"

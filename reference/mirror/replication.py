@@ -68,6 +68,12 @@ from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from xvol.errors import (
+    IntegrityError,
+    InvalidArgumentError,
+    NotFoundError,
+)
 from xvol.reference.mirror.link import Channel, Message, Pending, Process, wire_types
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers
 from xvol.reference.volume.diff import (
@@ -80,12 +86,6 @@ from xvol.reference.volume.diff import (
 )
 from xvol.reference.volume.layout import block_checksums
 from xvol.reference.volume.volume import SnapshotInfo, SnapshotRef, Volume
-
-from xvol.errors import (
-    IntegrityError,
-    InvalidArgumentError,
-    NotFoundError,
-)
 
 DEFAULT_BATCH_BLOCKS = 1024
 """Records per :class:`FetchBatch` (4 MiB of block data)."""

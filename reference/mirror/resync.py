@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from xvol.errors import AlreadyExistsError, IntegrityError, StateError
 from xvol.reference.cluster.cluster import RDBGoids
 from xvol.reference.cluster.rdb import counter_value
 from xvol.reference.mirror.coordinator import MirroringCoordinator, UpdateResult
@@ -54,8 +55,6 @@ from xvol.reference.mirror.site import (
 from xvol.reference.repository.expandable import ExpandableVolume
 from xvol.reference.snapshots.snapshot_table import SnapshotRecord
 from xvol.reference.snapshots.volume_snapshots import VolumeSnapshots
-
-from xvol.errors import AlreadyExistsError, IntegrityError, StateError
 
 PRESERVED_MANIFEST = "/PRESERVED.txt"
 

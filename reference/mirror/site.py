@@ -43,6 +43,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import simpy
+
+from xvol.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    StateError,
+    UnavailableError,
+)
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.rdb import (
     COUNTERS,
@@ -59,14 +67,6 @@ from xvol.reference.snapshots.snapshot_access import SnapshotAccessLayer, Snapsh
 from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
 from xvol.reference.snapshots.snapshot_table import SnapshotRecord
 from xvol.reference.volume.volume import Volume
-
-from xvol.errors import (
-    InvalidArgumentError,
-    NotFoundError,
-    PermissionDeniedError,
-    StateError,
-    UnavailableError,
-)
 from xvol.vocabulary import NAMESPACE_VOLUME
 
 T = TypeVar("T")

@@ -35,6 +35,9 @@ import uuid
 from typing import Any
 
 import numpy as np
+
+from xvol import errors
+from xvol.errors import IntegrityError, InvalidArgumentError, XvolError
 from xvol.reference.mirror.link import (
     WIRE_TYPES,
     Channel,
@@ -47,9 +50,6 @@ from xvol.reference.mirror.link import (
     _answer,
     _Done,
 )
-
-from xvol import errors
-from xvol.errors import IntegrityError, InvalidArgumentError, XvolError
 
 # --------------------------------------------------------------------------------------------
 # The codec

@@ -23,9 +23,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from xvol.reference.repository.files import FileSystem, Reply, dispatch, int_arg
-from xvol.reference.repository.handles import goid_repository
-
 from xvol.errors import (
     AlreadyExistsError,
     InvalidArgumentError,
@@ -33,6 +30,8 @@ from xvol.errors import (
     StateError,
     XvolError,
 )
+from xvol.reference.repository.files import FileSystem, Reply, dispatch, int_arg
+from xvol.reference.repository.handles import goid_repository
 
 BUCKETS = 16
 MAX_OBJECT_BYTES = 1 << 28  # 256 MiB: below the volume's largest file

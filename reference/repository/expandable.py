@@ -52,6 +52,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from xvol.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    StateError,
+    UnavailableError,
+    XvolError,
+)
 from xvol.reference.repository.constituent import MAX_OBJECT_BYTES, StaleLocationError
 from xvol.reference.repository.files import MemberAccess
 from xvol.reference.repository.handles import (
@@ -73,14 +80,6 @@ from xvol.reference.repository.steps import (
     OpState,
     Scheduler,
     Step,
-)
-
-from xvol.errors import (
-    InvalidArgumentError,
-    NotFoundError,
-    StateError,
-    UnavailableError,
-    XvolError,
 )
 from xvol.vocabulary import (
     NAMESPACE_VOLUME,

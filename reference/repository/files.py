@@ -22,11 +22,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from xvol.errors import InvalidArgumentError, NotFoundError
 from xvol.reference.storage.block import BLOCK_SIZE
 from xvol.reference.volume.layout import FileType
 from xvol.reference.volume.volume import Volume
-
-from xvol.errors import InvalidArgumentError, NotFoundError
 
 Reply = tuple[Any, bytes]
 """What a member call returns: a JSON-able result and a binary payload."""

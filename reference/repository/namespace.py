@@ -36,6 +36,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from xvol.errors import (
+    AlreadyExistsError,
+    IntegrityError,
+    InvalidArgumentError,
+    NotFoundError,
+    StateError,
+)
 from xvol.reference.repository.files import FileSystem, Reply, dispatch, int_arg, str_arg
 from xvol.reference.repository.handles import MAX_U32
 from xvol.reference.repository.paths import is_within, normalise, split_path
@@ -43,14 +50,6 @@ from xvol.reference.volume.volume import (
     DirectoryNotEmptyError,
     IsDirectoryError,
     NotDirectoryError,
-)
-
-from xvol.errors import (
-    AlreadyExistsError,
-    IntegrityError,
-    InvalidArgumentError,
-    NotFoundError,
-    StateError,
 )
 
 

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from xvol.errors import AlreadyExistsError, IntegrityError, InvalidArgumentError, NotFoundError
 from xvol.reference.repository.files import FileSystem, Reply, dispatch, int_arg
 from xvol.reference.repository.handles import (
     MAX_U32,
@@ -34,8 +35,6 @@ from xvol.reference.repository.handles import (
     goid_serial,
     make_goid,
 )
-
-from xvol.errors import AlreadyExistsError, IntegrityError, InvalidArgumentError, NotFoundError
 
 TABLE = "/ols.table"
 RECORD = struct.Struct(">B3xIII")  # used, location ID, policy ID, generation

@@ -22,9 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 
-from xvol.reference.repository.handles import goid_serial
-
 from xvol.errors import InvalidArgumentError, OutOfSpaceError, StateError
+from xvol.reference.repository.handles import goid_serial
 
 
 class PlacementStrategy(StrEnum):

@@ -30,6 +30,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from xvol.errors import InvalidArgumentError
 from xvol.reference.repository.expandable import ExpandableVolume
 from xvol.reference.repository.steps import OperationRecord, OpState
 from xvol.reference.snapshots.snapshot_coordinator import (
@@ -37,8 +38,6 @@ from xvol.reference.snapshots.snapshot_coordinator import (
     ProtocolStep,
     SnapshotJob,
 )
-
-from xvol.errors import InvalidArgumentError
 from xvol.vocabulary import Action, StepKind, Trace, TraceStep
 
 ScriptItem = ProtocolStep | tuple[str, StepKind | str]

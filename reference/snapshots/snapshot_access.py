@@ -30,6 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from xvol.errors import (
+    IntegrityError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.rdb import read_expandable, read_vserver
 from xvol.reference.repository.constituent import MAX_OBJECT_BYTES, object_path
@@ -54,13 +60,6 @@ from xvol.reference.snapshots.volume_snapshots import (
     ReadOnlySnapshotError,
     SnapshotDataMissingError,
     VolumeSnapshots,
-)
-
-from xvol.errors import (
-    IntegrityError,
-    InvalidArgumentError,
-    NotFoundError,
-    PermissionDeniedError,
 )
 from xvol.vocabulary import NAMESPACE_VOLUME, OLS_VOLUME, data_volume_name
 

@@ -53,6 +53,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from xvol.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    StateError,
+    UnavailableError,
+    XvolError,
+)
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.rdb import COUNTERS, counter_value, read_expandable
 from xvol.reference.repository.expandable import ExpandableVolume
@@ -65,14 +72,6 @@ from xvol.reference.snapshots.snapshot_table import (
     describe_order,
 )
 from xvol.reference.snapshots.volume_snapshots import VolumeSnapshots, install
-
-from xvol.errors import (
-    InvalidArgumentError,
-    NotFoundError,
-    StateError,
-    UnavailableError,
-    XvolError,
-)
 from xvol.vocabulary import (
     NAMESPACE_VOLUME,
     OLS_VOLUME,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from xvol.errors import NotFoundError, StateError, UnavailableError, XvolError
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.rdb import read_expandable
 from xvol.reference.snapshots.snapshot_coordinator import (
@@ -40,8 +41,6 @@ from xvol.reference.snapshots.snapshot_table import (
     snapshot_state_of,
 )
 from xvol.reference.snapshots.volume_snapshots import VolumeSnapshots
-
-from xvol.errors import NotFoundError, StateError, UnavailableError, XvolError
 from xvol.vocabulary import Action, FenceMode, TraceStep
 
 

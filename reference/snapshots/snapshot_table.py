@@ -36,11 +36,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from xvol.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.rdb import COUNTERS, RDBReplica, counter_value, read_expandable
 from xvol.reference.snapshots.volume_snapshots import SnapshotDataMissingError, VolumeSnapshots
-
-from xvol.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from xvol.vocabulary import (
     NAMESPACE_VOLUME,
     OLS_VOLUME,

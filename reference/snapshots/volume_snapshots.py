@@ -38,6 +38,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from xvol.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError, StateError
 from xvol.reference.cluster.cf import CFReply, CFRequest
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.node import MountedVolume, Node, VolumeNotHereError
@@ -47,8 +48,6 @@ from xvol.reference.repository.namespace import NamespaceVolume
 from xvol.reference.repository.ols import ObjectLocationStore
 from xvol.reference.volume.layout import FileType
 from xvol.reference.volume.volume import FileSystemView, Volume
-
-from xvol.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError, StateError
 from xvol.vocabulary import VolumeRole
 
 SERVICE = "snapshot"

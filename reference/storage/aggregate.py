@@ -50,6 +50,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from xvol.errors import (
+    AlreadyExistsError,
+    IntegrityError,
+    InvalidArgumentError,
+    NotFoundError,
+    OutOfSpaceError,
+)
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks
 from xvol.reference.storage.disk import (
     Disk,
@@ -66,14 +74,6 @@ from xvol.reference.storage.raid import (
     RaidLevel,
     RebuildReport,
     ScrubReport,
-)
-
-from xvol.errors import (
-    AlreadyExistsError,
-    IntegrityError,
-    InvalidArgumentError,
-    NotFoundError,
-    OutOfSpaceError,
 )
 
 MANIFEST = "aggregate.json"

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks
 
 from xvol.errors import InvalidArgumentError
+from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks
 
 Checksums = npt.NDArray[np.uint64]
 """A batch of checksums: a 1-D ``uint64`` array, one per block."""

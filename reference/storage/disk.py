@@ -43,8 +43,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks
-from xvol.reference.storage.checksum import Checksums, checksum_blocks, zero_block_checksums
 
 from xvol.errors import (
     AlreadyExistsError,
@@ -53,6 +51,8 @@ from xvol.errors import (
     InvalidArgumentError,
     StateError,
 )
+from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks
+from xvol.reference.storage.checksum import Checksums, checksum_blocks, zero_block_checksums
 
 # ---------------------------------------------------------------------------------------------
 # Errors: each names the disk (and the blocks) so that the RAID layer and people can act on it.

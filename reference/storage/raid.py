@@ -57,6 +57,8 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from xvol.errors import DataLossError, InvalidArgumentError, StateError
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks
 from xvol.reference.storage.disk import (
     Disk,
@@ -67,8 +69,6 @@ from xvol.reference.storage.disk import (
     block_from_bytes,
     last_write_wins,
 )
-
-from xvol.errors import DataLossError, InvalidArgumentError, StateError
 
 RaidLevel = Literal["4", "5", "dp"]
 LEVELS: tuple[RaidLevel, ...] = ("4", "5", "dp")

@@ -23,6 +23,8 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
+
+from xvol.errors import InvalidArgumentError
 from xvol.reference.storage.block import BLOCK_SIZE
 from xvol.reference.storage.raid import (
     LEVEL_NAMES,
@@ -31,8 +33,6 @@ from xvol.reference.storage.raid import (
     RaidGroup,
     RaidLevel,
 )
-
-from xvol.errors import InvalidArgumentError
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,14 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from xvol.errors import (
+    AlreadyExistsError,
+    IntegrityError,
+    InvalidArgumentError,
+    NotFoundError,
+    StateError,
+)
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks, VolumeSpace
 from xvol.reference.volume.layout import (
     FIRST_DATA_BLOCK,
@@ -74,14 +82,6 @@ from xvol.reference.volume.volume import (
     SnapshotRef,
     TooManySnapshotsError,
     Volume,
-)
-
-from xvol.errors import (
-    AlreadyExistsError,
-    IntegrityError,
-    InvalidArgumentError,
-    NotFoundError,
-    StateError,
 )
 
 DEFAULT_BATCH_BLOCKS = 1024

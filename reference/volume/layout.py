@@ -38,9 +38,9 @@ from enum import IntEnum
 
 import numpy as np
 import numpy.typing as npt
-from xvol.reference.storage.block import BLOCK_SIZE, Blocks
 
 from xvol.errors import IntegrityError, InvalidArgumentError
+from xvol.reference.storage.block import BLOCK_SIZE, Blocks
 
 # --------------------------------------------------------------------------------------------
 # Geometry

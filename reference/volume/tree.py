@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import numpy.typing as npt
+
+from xvol.errors import IntegrityError, OutOfSpaceError
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks, VolumeSpace
 from xvol.reference.volume.layout import (
     BITS_PER_MAP_BLOCK,
@@ -38,8 +40,6 @@ from xvol.reference.volume.layout import (
     decode_pointers,
     encode_pointers,
 )
-
-from xvol.errors import IntegrityError, OutOfSpaceError
 
 Allocate = Callable[[int], BlockNumbers]
 Free = Callable[[BlockNumbers], None]

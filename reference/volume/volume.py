@@ -42,6 +42,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+
+from xvol.errors import (
+    AlreadyExistsError,
+    IntegrityError,
+    InvalidArgumentError,
+    NotFoundError,
+    OutOfSpaceError,
+    PermissionDeniedError,
+    StateError,
+    XvolError,
+)
 from xvol.reference.storage.block import BLOCK_SIZE, Blocks, VolumeSpace
 from xvol.reference.volume.layout import (
     FIRST_DATA_BLOCK,
@@ -67,17 +78,6 @@ from xvol.reference.volume.layout import (
     encode_directory_block,
 )
 from xvol.reference.volume.tree import Allocator, BlockTree, unpack_map
-
-from xvol.errors import (
-    AlreadyExistsError,
-    IntegrityError,
-    InvalidArgumentError,
-    NotFoundError,
-    OutOfSpaceError,
-    PermissionDeniedError,
-    StateError,
-    XvolError,
-)
 
 MAX_FILE_SIZE = MAX_FILE_BLOCKS * BLOCK_SIZE
 DEFAULT_AUTO_CP_BLOCKS = 8192

@@ -17,14 +17,14 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
+
+from xvol.errors import InvalidArgumentError, XvolError
 from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.storage.block import BLOCK_SIZE, VolumeSpace
 from xvol.reference.volume.diff import diff_snapshots
 from xvol.reference.volume.layout import FIRST_DATA_BLOCK, FileType
 from xvol.reference.volume.tree import BlockTree
 from xvol.reference.volume.volume import Volume, _FileSystem, _slots
-
-from xvol.errors import InvalidArgumentError, XvolError
 
 # --------------------------------------------------------------------------------------------
 # What each block of a tree is
