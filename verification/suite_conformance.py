@@ -285,8 +285,8 @@ def run(options: SuiteOptions, progress: Progress) -> SuiteReport:
         ),
         f"safe runs: {len(safe)} seeded random runs of the model, seed configuration, n = 2, "
         f"{SAFE_SHAPE['objects']} objects, {SAFE_SHAPE['clients']} client slots",
-        "the mirror model's traces are not replayed: the reference's mirroring coordinator "
-        "(reference/mirror/) is still being built; no driver maps them yet",
+        "the mirror model's traces are not replayed yet: no driver maps their actions onto the "
+        "reference's mirroring coordinator (reference/mirror/)",
     ]
     return SuiteReport(NAME, cells, statements, failures, time.perf_counter() - start, notes)
 
