@@ -55,6 +55,7 @@ Uses: simpy, random, :mod:`xvol.errors`. Nothing of the storage stack.
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -203,7 +204,7 @@ def _unwrap(outcome: Message | LinkError) -> Message:
     return outcome
 
 
-class Link:
+class Link(ABC):
     """The interface the protocols see: channels over which requests travel.
 
     Subclasses implement :meth:`_start` and :meth:`now`."""
@@ -226,17 +227,18 @@ class Link:
             found.throttle = throttle
         return found
 
+    @abstractmethod
     def now(self) -> float:
         """The link's clock in seconds (simulated time; 0.0 for links without a time model)."""
-        raise NotImplementedError
 
     @property
     def timed(self) -> bool:
         """Whether the link has a time model (rates and ETAs are meaningful)."""
         return False
 
+    @abstractmethod
     def _start(self, request: Message, channel: Channel) -> Pending:
-        raise NotImplementedError
+        """Send ``request`` on ``channel``; the pending reply."""
 
 
 class Channel:
