@@ -427,24 +427,7 @@ def z3_cells(name: str, settings: SuiteSettings) -> list[MirrorCell]:
                     )
                 )
                 continue
-            if r.verdict is Verdict.UNKNOWN:
-                cells.append(
-                    MirrorCell(
-                        name,
-                        prop,
-                        "z3",
-                        n,
-                        settings.missing,
-                        expected,
-                        r.verdict,
-                        r.depth,
-                        r.seconds,
-                        "bmc",
-                        detail=r.detail,
-                    )
-                )
-                continue
-            if not settings.prove:
+            if r.verdict is Verdict.UNKNOWN or not settings.prove:
                 cells.append(
                     MirrorCell(
                         name,
