@@ -67,6 +67,7 @@ import json
 import multiprocessing
 import numbers
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -99,6 +100,19 @@ PointFunction = Callable[[Params, int], list[Record]]
 
 FigureFunction = Callable[["pd.DataFrame"], "Figure"]
 """``draw(frame) -> figure``: draws the whole tidy frame (timing columns included)."""
+
+NumbersFunction = Callable[["pd.DataFrame"], Mapping[str, str]]
+"""``numbers(frame) -> {macro: text}``: the figures the paper's text quotes from this experiment.
+
+Each key is a LaTeX macro name (ASCII letters only, e.g. ``EOneBlockDiffRatio``) and each value
+the already formatted text the macro expands to (e.g. ``"12.5"``, ``"3.1\\,MiB"``). ``xvol
+reproduce`` writes every experiment's numbers into ``paper/generated/numbers.tex`` as
+``\\newcommand{\\EOneBlockDiffRatio}{12.5}``, so the paper never types a measured number by hand.
+Quote only deterministic columns unless the text says the number is a timing of one run.
+"""
+
+MACRO_NAME = re.compile(r"^[A-Za-z]+$")
+"""What a LaTeX macro name may be: letters only (digits and underscores end a control word)."""
 
 SEED_COLUMN = "seed"
 """The column that holds each point's derived seed, so that any row can be re-measured alone."""
@@ -188,6 +202,7 @@ class Experiment:
     keys: tuple[str, ...] = ()
     timing_columns: tuple[str, ...] = ()
     default_seed: int = 0
+    paper_numbers: NumbersFunction | None = None
 
     def validate(self) -> None:
         """Raise :class:`ExperimentError` if the declaration breaks an invariant above."""
@@ -540,6 +555,7 @@ class RunResult:
     sidecar: Path
     timings_csv: Path | None
     figures: Mapping[str, tuple[Path, Path]] = field(default_factory=dict)
+    numbers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def files(self) -> tuple[Path, ...]:
@@ -587,6 +603,7 @@ def run_experiment(
     for spec in experiment.figures:
         figure = draw_figure(spec, frame)
         figures[spec.name] = save_figure(figure, out_dir / spec.name)
+    numbers = paper_numbers(experiment, frame)
     sidecar = stem.with_suffix(".json")
     meta = sidecar_fields(
         experiment,
@@ -599,9 +616,29 @@ def run_experiment(
         figures=figures,
         csv=csv,
         timings_csv=timings_csv,
+        numbers=numbers,
     )
     sidecar.write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    return RunResult(experiment, frame, csv, sidecar, timings_csv, figures)
+    return RunResult(experiment, frame, csv, sidecar, timings_csv, figures, numbers)
+
+
+def paper_numbers(experiment: Experiment, frame: pd.DataFrame) -> dict[str, str]:
+    """The experiment's quoted numbers for this frame; :class:`ExperimentError` on a bad macro."""
+    if experiment.paper_numbers is None:
+        return {}
+    numbers = dict(experiment.paper_numbers(frame))
+    for name, text in numbers.items():
+        if not MACRO_NAME.match(name):
+            raise ExperimentError(
+                f"experiment {experiment.name!r}: number name {name!r} is not a LaTeX macro "
+                "name (letters only)"
+            )
+        if not isinstance(text, str):
+            raise ExperimentError(
+                f"experiment {experiment.name!r}: number {name!r} must be formatted text, "
+                f"got {type(text).__name__}"
+            )
+    return numbers
 
 
 def sidecar_fields(
@@ -616,6 +653,7 @@ def sidecar_fields(
     figures: Mapping[str, tuple[Path, Path]],
     csv: Path,
     timings_csv: Path | None,
+    numbers: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
     """The provenance record written next to the CSV (JSON-ready)."""
     commit, dirty = git_state(Path(__file__).resolve().parent)
@@ -659,4 +697,5 @@ def sidecar_fields(
             else "no timing columns: every column is identical for the same commit and seed"
         ),
         "nondeterministic_figures": [s.name for s in experiment.figures if not s.deterministic],
+        "paper_numbers": dict(numbers or {}),
     }
