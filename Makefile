@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: reproduce test lint typecheck pytest clean
+.PHONY: reproduce test lint typecheck pytest paper tex clean
 
 # Create the virtual environment and install the kit with every extra, once per pyproject change.
 $(STAMP): pyproject.toml
@@ -17,6 +17,20 @@ reproduce: $(STAMP)
 	$(BIN)/xvol reproduce
 
 test: lint typecheck pytest
+
+# The paper: LaTeX from Debian's TeX Live (installed when latexmk is missing), numbers and figures
+# from `xvol reproduce` (run first when they are missing).
+TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
+SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
+
+paper: $(STAMP)
+	@command -v latexmk >/dev/null || $(MAKE) tex
+	@test -f paper/generated/numbers.tex || $(BIN)/xvol reproduce --no-pdf
+	cd paper && latexmk -pdf -interaction=nonstopmode -halt-on-error xvol.tex
+
+tex:
+	$(SUDO) apt-get update
+	$(SUDO) apt-get install -y --no-install-recommends $(TEX_PACKAGES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,4 +48,5 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
 clean:
+	cd paper && latexmk -C xvol.tex 2>/dev/null || true
 	rm -rf $(VENV) .typecheck .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -184,3 +184,13 @@ def test_a_wrong_degraded_read_raises_instead_of_being_counted(
     params |= {"disk_blocks": 4, "samples": 2}
     with pytest.raises(IntegrityError, match="wrong bytes"):
         point(params, 3)
+
+
+def test_quoted_numbers_match_the_theory_at_the_largest_group(frame: pd.DataFrame) -> None:
+    numbers = EXPERIMENT.paper_numbers(frame) if EXPERIMENT.paper_numbers else {}
+    largest = int(numbers["ESevenALargestD"])
+    assert largest == frame["data_disks"].max()
+    assert float(numbers["ESevenARebuildOneReads"]) == largest
+    assert float(numbers["ESevenALostReadOneFailed"]) == largest
+    assert float(numbers["ESevenALostReadTwoFailed"]) == largest * (_prime(largest) - 1)
+    assert float(numbers["ESevenAReadAllMax"]) == 1.0

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from xvol.cli import main
+from xvol.paper import macros_used
+
+PAPER_DIR = Path(__file__).resolve().parent.parent / "paper"
 
 
 def test_quick_reproduce_writes_reports_results_and_paper_figures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out, figures = tmp_path / "out", tmp_path / "figures"
-    status = main(["reproduce", "--quick", "--out", str(out), "--paper-figures", str(figures)])
+    out, paper = tmp_path / "out", tmp_path / "paper"
+    figures = paper / "figures"
+    status = main(["reproduce", "--quick", "--out", str(out), "--paper", str(paper)])
     assert status == 0
     records = json.loads((out / "verify" / "verify.json").read_text())
     assert {r["suite"] for r in records} >= {"fence", "mirror"}
@@ -23,6 +28,13 @@ def test_quick_reproduce_writes_reports_results_and_paper_figures(
     assert copied and all(name.endswith((".png", ".pdf")) for name in copied)
     printed = capsys.readouterr().out
     assert "verify.json" in printed and "paper figure" in printed
+    numbers = (paper / "generated" / "numbers.tex").read_text()
+    defined = set(re.findall(r"\\newcommand\{\\([A-Za-z]+)\}", numbers))
+    source = "".join(
+        p.read_text() for p in sorted(PAPER_DIR.rglob("*.tex")) if p.parent.name != "generated"
+    )
+    assert macros_used(source) <= defined, "the paper quotes numbers nobody generates"
+    assert "\\VerifyCells" in numbers
 
 
 def test_reproduce_rejects_zero_workers(tmp_path: Path) -> None:
