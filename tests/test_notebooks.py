@@ -20,6 +20,8 @@ EXPECTED = [
     "03_namespace_ols_handles.py",
     "04_consistent_snapshots.py",
     "05_verification_with_z3.py",
+    "06_mirroring_failover_resync.py",
+    "07_reproducing_a_figure.py",
 ]
 
 # Run the notebook with runpy after making every socket connection fail: no notebook may need
