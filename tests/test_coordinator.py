@@ -3,6 +3,8 @@ failover, verification, typed errors (reference/mirror/coordinator.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from xvol.errors import AlreadyExistsError, StateError
@@ -222,3 +224,70 @@ def test_lag_counts_source_snapshots_and_blocks_not_yet_mirrored() -> None:
     assert lag.behind == ("user-1",) and lag.newest == "user-1" and lag.blocks > 0
     pair.run(co.update(VS, XV))
     assert pair.run(co.lag(VS, XV)).blocks == 0
+
+
+def test_retain_prunes_older_mirror_snapshots_at_both_sites_but_never_user_snapshots() -> None:
+    pair, co = make_pair()
+    a, b = pair.site("A"), pair.site("B")
+    a.snapshot(VS, XV, "user-kept")
+    pair.run(co.initialize(VS, XV, config=MirrorConfig(retain=2)))
+    pruned: list[str] = []
+    for i in range(3):
+        a.write(VS, XV, f"/g{i}", b"more" * 100)
+        pruned += pair.run(co.update(VS, XV)).pruned
+    names_a = [r.name for r in a.snapshots(VS, XV)]
+    names_b = [r.name for r in b.snapshots(VS, XV)]
+    mirror_a = [n for n in names_a if n.startswith("mirror.")]
+    mirror_b = [n for n in names_b if n.startswith("mirror.")]
+    assert mirror_a == mirror_b and len(mirror_b) == 2
+    assert len(pruned) == 2 and not set(pruned) & set(names_a + names_b)
+    assert "user-kept" in names_a  # a user snapshot is never pruned
+    exported = co.tables.group(VS, XV).exported
+    assert any(r.snapshot_id == exported for r in b.snapshots(VS, XV))
+    a.write(VS, XV, "/after", b"incremental from the kept base")
+    after = pair.run(co.update(VS, XV))
+    assert after.records_sent < 20 and b.files(VS, XV) == a.files(VS, XV)
+
+
+def test_the_proxy_refuses_to_prune_a_snapshot_the_mirror_did_not_take() -> None:
+    from xvol.errors import InvalidArgumentError
+    from xvol.reference.mirror.site import PruneSnapshotsRequest
+
+    pair, co = make_pair()
+    a = pair.site("A")
+    a.snapshot(VS, XV, "precious")
+    with pytest.raises(InvalidArgumentError, match="did not take"):
+        pair.run(co.link.channel("proxy").request(PruneSnapshotsRequest(VS, XV, ("precious",))))
+    assert "precious" in [r.name for r in a.snapshots(VS, XV)]
+
+
+def test_the_schedule_updates_every_interval_and_resumes_after_a_cut() -> None:
+    pair, co = make_pair(bandwidth=1e6)
+    a, b = pair.site("A"), pair.site("B")
+    pair.run(co.initialize(VS, XV, config=MirrorConfig(schedule=60.0)))
+    start = pair.now
+
+    def writer() -> Iterator[object]:
+        for i in range(5):
+            yield pair.env.timeout(50.0)
+            a.write(VS, XV, f"/s{i}", bytes([i]) * 30000)
+            if i == 2:
+                pair.disaster(after_bytes=20_000)
+            if i == 3:
+                pair.reconnect()
+
+    pair.env.process(writer())
+    runs = pair.run(co.run_schedule(VS, XV, until=start + 300.0))
+    assert [round(r.started - start) for r in runs] == [60, 120, 180, 240, 300]
+    outcomes = [r.outcome for r in runs]
+    assert "cut" in outcomes and outcomes[-1] == "updated"
+    assert all(r.snapshot is None for r in runs if r.outcome == "cut")
+    assert b.files(VS, XV) == a.files(VS, XV)  # the last write (t=250) went with t=300
+    assert pair.run(co.verify(VS, XV)).equal
+
+
+def test_a_schedule_needs_a_configured_interval() -> None:
+    pair, co = make_pair()
+    pair.run(co.initialize(VS, XV))
+    with pytest.raises(StateError, match="no schedule"):
+        pair.run(co.run_schedule(VS, XV, until=100.0))

@@ -21,7 +21,13 @@ reaches the primary only through the source proxy (:class:`~.site.SourceProxy`) 
    itself (a member that committed an abandoned target, a restore) and is rolled back;
 6. **copy the configuration** (vserver, volume, snapshot ID, volume count, name, allowed
    clients, valid, volume list, timestamp) into the destination's **snapshot table**;
-7. **notify the N-module**: its redirect moves to the new snapshot.
+7. **notify the N-module**: its redirect moves to the new snapshot;
+8. **prune** (config J ``retain``, off by default): older snapshots the mirror itself took are
+   deleted at both sites, never the exported one (the next update's common base) and never a
+   user's snapshot.
+
+Config J's ``schedule`` is run by :meth:`MirroringCoordinator.run_schedule`: an update every
+``schedule`` seconds of the link's time, a cut attempt recorded and resumed at the next tick.
 
 Atomicity across volumes. A member's commit changes its active file system at once, so during
 an update some members hold the new snapshot and others the old: the active file system is a
@@ -66,7 +72,7 @@ from xvol.reference.cluster.rdb import (
     counter_value,
     read_location,
 )
-from xvol.reference.mirror.link import Link, Process
+from xvol.reference.mirror.link import Link, LinkError, Process
 from xvol.reference.mirror.relationships import (
     MIRROR,
     MirrorConfig,
@@ -83,6 +89,9 @@ from xvol.reference.mirror.replication import (
     VerifyReport,
 )
 from xvol.reference.mirror.site import (
+    MIRROR_SNAPSHOT_PREFIX,
+    Pruned,
+    PruneSnapshotsRequest,
     Site,
     SnapshotListReply,
     SnapshotListRequest,
@@ -132,6 +141,8 @@ class UpdateResult:
     added: tuple[str, ...]
     members: tuple[MemberTransfer, ...]
     seconds: float
+    pruned: tuple[str, ...] = ()
+    """Snapshots the mirror took earlier and deleted at both sites (config J ``retain``)."""
 
     @property
     def records_sent(self) -> int:
@@ -140,6 +151,18 @@ class UpdateResult:
     @property
     def wire_bytes(self) -> int:
         return sum(m.wire_bytes for m in self.members)
+
+
+@dataclass(frozen=True)
+class ScheduledUpdate:
+    """One attempt of a scheduled update: when it started (link time), ``updated`` or ``cut``,
+    the snapshot it exported, its wire bytes, and the link error of a cut attempt."""
+
+    started: float
+    outcome: str
+    snapshot: str | None
+    wire_bytes: int
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -329,7 +352,7 @@ class MirroringCoordinator:
                     and {v.member for v in row.volumes} == members
                 ):
                     return row
-        name = f"mirror.{self.site.name}.{listing.snapshot_counter}"
+        name = f"{MIRROR_SNAPSHOT_PREFIX}{self.site.name}.{listing.snapshot_counter}"
         reply = yield from self.link.channel("proxy").request(TakeSnapshotRequest(vs, vol, name))
         if not isinstance(reply, SnapshotReply):
             raise IntegrityError(f"expected SnapshotReply, got {type(reply).__name__}")
@@ -418,7 +441,8 @@ class MirroringCoordinator:
             target.fence_mode,
         )
         self._publish(record, group)
-        return UpdateResult(record, added, tuple(transfers), self.link.now() - start)
+        pruned = yield from self._prune(group)
+        return UpdateResult(record, added, tuple(transfers), self.link.now() - start, pruned)
 
     def _resize(
         self, vserver: str, volume: str, missing: list[str], blocks: int
@@ -502,6 +526,69 @@ class MirroringCoordinator:
             cache.upload(record)
         site.redirects[(record.vserver, record.volume)] = record.snapshot_id
         self.tables.update_group(group, exported=record.snapshot_id, pending=None)
+
+    def _prune(self, group: MirrorGroup) -> Process[tuple[str, ...]]:
+        """Apply config J's ``retain``: delete, here and at the source, the snapshots this mirror
+        took (``mirror.<this site>.<n>``) beyond the newest ``retain``. The newest is the
+        exported snapshot and the common base of the next update, so it always stays; user
+        snapshots are never touched. Returns the names deleted."""
+        retain = group.config.retain
+        if retain is None:
+            return ()
+        vs, vol = group.vserver, group.volume
+        group = self.tables.group(vs, vol)  # as published (exported moved)
+        prefix = f"{MIRROR_SNAPSHOT_PREFIX}{self.site.name}."
+        ours = sorted(
+            (r for r in self.site.snapshots(vs, vol) if r.name.startswith(prefix)),
+            key=lambda r: r.snapshot_id,
+        )
+        if ours and ours[-1].snapshot_id != group.exported and group.exported is not None:
+            return ()  # the exported snapshot is not ours (a named update): keep everything
+        doomed = tuple(r.name for r in ours[: max(0, len(ours) - retain)])
+        if not doomed:
+            return ()
+        reply = yield from self.link.channel("proxy").request(
+            PruneSnapshotsRequest(group.source_vserver, group.source_volume, doomed)
+        )
+        if not isinstance(reply, Pruned):
+            raise IntegrityError(f"expected Pruned, got {type(reply).__name__}")
+        for name in doomed:
+            self.site.jobs.delete(vs, vol, name)
+        return doomed
+
+    # -- the schedule (config J) -------------------------------------------------------------------
+
+    def run_schedule(
+        self, vserver: str, volume: str, *, until: float
+    ) -> Process[tuple[ScheduledUpdate, ...]]:
+        """Update ``vserver``/``volume`` every ``schedule`` seconds of the link's time (config
+        J) until time ``until``. A cut update is recorded, not raised: the next tick resumes
+        it. The schedule stops early when the mirror is broken (failed over). Every attempt is
+        returned in order."""
+        group = self.tables.group(vserver, volume)
+        every = group.config.schedule
+        if every is None:
+            raise StateError(f"the mirror {vserver}/{volume} has no schedule (config J)")
+        if not self.link.timed:
+            raise StateError("a schedule needs a link with a clock (a simulated link)")
+        runs: list[ScheduledUpdate] = []
+        tick = self.link.now()
+        while tick + every <= until:
+            tick += every
+            yield from self.link.wait(tick - self.link.now())
+            if self.tables.group(vserver, volume).state is MirrorState.BROKEN:
+                break
+            started = self.link.now()
+            try:
+                result = yield from self.update(vserver, volume)
+            except LinkError as error:
+                runs.append(ScheduledUpdate(started, "cut", None, 0, str(error)))
+                continue
+            runs.append(
+                ScheduledUpdate(started, "updated", result.snapshot.name, result.wire_bytes)
+            )
+            tick = max(tick, self.link.now() - every)  # an overrun starts the next at once
+        return tuple(runs)
 
     def _drop_strays(self, vserver: str, volume: str, keep: set[str]) -> int:
         """Delete per-volume snapshots the snapshot table does not list (left by a transfer
@@ -651,6 +738,7 @@ __all__ = [
     "MirrorLag",
     "MirrorVerifyResult",
     "MirroringCoordinator",
+    "ScheduledUpdate",
     "UnknownSnapshotError",
     "UpdateResult",
 ]

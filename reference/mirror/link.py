@@ -236,6 +236,12 @@ class Link(ABC):
         """Whether the link has a time model (rates and ETAs are meaningful)."""
         return False
 
+    def wait(self, seconds: float) -> Process[None]:
+        """Let ``seconds`` of the link's time pass (a schedule's sleep); :class:`StateError` on
+        a link without a clock."""
+        raise StateError(f"{type(self).__name__} has no clock: it cannot wait {seconds} s")
+        yield  # pragma: no cover - makes this a generator like the timed version
+
     @abstractmethod
     def _start(self, request: Message, channel: Channel) -> Pending:
         """Send ``request`` on ``channel``; the pending reply."""
@@ -391,6 +397,12 @@ class SimulatedLink(Link):
     def timed(self) -> bool:
         """A simulated link has a clock."""
         return True
+
+    def wait(self, seconds: float) -> Process[None]:
+        """Let ``seconds`` of simulated time pass."""
+        if seconds < 0:
+            raise InvalidArgumentError(f"cannot wait a negative time ({seconds} s)")
+        yield self.env.timeout(seconds)
 
     @property
     def is_down(self) -> bool:

@@ -11,9 +11,9 @@ them and they survive a node restart):
   volume (:class:`Relationship`): A destination cluster, B destination expandable volume,
   C destination repository, D destination vserver, E source cluster, F source expandable
   volume, G source repository, H source vserver, I the kind of relationship (a mirror), J the
-  configuration (:class:`MirrorConfig`: schedule, allowed clients, throttle). Each row also
-  names its member and both volume IDs. Invariant: a row exists for a member before the first
-  block of that member is transferred ("create or confirm relationships").
+  configuration (:class:`MirrorConfig`: schedule, allowed clients, throttle, retention). Each
+  row also names its member and both volume IDs. Invariant: a row exists for a member before
+  the first block of that member is transferred ("create or confirm relationships").
 * the **mirror groups** (:class:`MirrorGroup`), one row per mirrored expandable volume: the
   state of the mirror as a whole (``mirrored`` or ``broken``), the exported snapshot (newest
   complete on every volume; the N-module's redirect), the update in flight (its target
@@ -56,18 +56,27 @@ class UnknownRelationshipError(NotFoundError):
 
 @dataclass(frozen=True)
 class MirrorConfig:
-    """Field J: how often to update (simulated seconds; None: on demand), who may read the
-    mirrored snapshots (None: the vserver's users), the throttle in bytes/s (None: none)."""
+    """Field J: how often to update (simulated seconds; None: on demand, see
+    :meth:`~.coordinator.MirroringCoordinator.run_schedule`), who may read the mirrored
+    snapshots (None: the vserver's users), the throttle in bytes/s (None: none), and how many
+    of the snapshots the mirror itself took (``mirror.<site>.<n>``) to keep at both sites
+    (None: keep all; the newest, the common base of the next update, is always kept; user
+    snapshots are never pruned)."""
 
     schedule: float | None = None
     allowed_clients: frozenset[str] | None = None
     throttle: float | None = None
+    retain: int | None = None
 
     def __post_init__(self) -> None:
         if self.schedule is not None and self.schedule <= 0:
             raise InvalidArgumentError(f"schedule must be > 0 seconds, got {self.schedule}")
         if self.throttle is not None and self.throttle <= 0:
             raise InvalidArgumentError(f"throttle must be > 0 bytes/s, got {self.throttle}")
+        if self.retain is not None and self.retain < 1:
+            raise InvalidArgumentError(
+                f"retain must be >= 1 (the common base is always kept), got {self.retain}"
+            )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +85,7 @@ class MirrorConfig:
             if self.allowed_clients is None
             else sorted(self.allowed_clients),
             "throttle": self.throttle,
+            "retain": self.retain,
         }
 
     @staticmethod
@@ -85,6 +95,7 @@ class MirrorConfig:
             data.get("schedule"),
             None if clients is None else frozenset(str(c) for c in clients),
             data.get("throttle"),
+            data.get("retain"),
         )
 
 

@@ -389,6 +389,32 @@ class Released(Message):
     relationships: int
 
 
+@dataclass(frozen=True)
+class PruneSnapshotsRequest(Message):
+    """Destination -> source: delete the snapshots ``names`` that the mirror took (each named
+    ``mirror.<site>.<n>``) and no longer needs. The proxy refuses any other name: a remote
+    request never deletes a user's snapshot. Names already gone are ignored."""
+
+    vserver: str
+    volume: str
+    names: tuple[str, ...]
+
+    def payload_size(self) -> int:
+        """The names."""
+        return sum(len(n.encode()) + 2 for n in self.names)
+
+
+@dataclass(frozen=True)
+class Pruned(Message):
+    """Source -> destination: the snapshots deleted."""
+
+    names: tuple[str, ...]
+
+
+MIRROR_SNAPSHOT_PREFIX = "mirror."
+"""Names of the snapshots a mirroring coordinator takes: ``mirror.<destination site>.<n>``."""
+
+
 def changed_paths(before: dict[str, bytes], after: dict[str, bytes]) -> list[str]:
     """Paths created, modified or deleted from ``before`` to ``after``, sorted."""
     return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
@@ -438,6 +464,17 @@ class SourceProxy:
                     site.open_snapshot(request.vserver, request.volume, request.since)
                 )
             return ChangesReply(tuple(changed_paths(before, after)))
+        if isinstance(request, PruneSnapshotsRequest):
+            foreign = [n for n in request.names if not n.startswith(MIRROR_SNAPSHOT_PREFIX)]
+            if foreign:
+                raise InvalidArgumentError(
+                    f"refusing to prune snapshots the mirror did not take: {', '.join(foreign)}"
+                )
+            held = {r.name for r in site.snapshots(request.vserver, request.volume)}
+            gone = tuple(n for n in request.names if n in held)
+            for name in gone:
+                site.jobs.delete(request.vserver, request.volume, name)
+            return Pruned(gone)
         if isinstance(request, MirrorRoleRequest):
             tables = MirrorTables(site.cluster)
             if not tables.has_group(request.vserver, request.volume):
