@@ -20,7 +20,10 @@ from pathlib import Path
 from xvol.errors import NotFoundError
 from xvol.experiments.framework import Experiment, ExperimentError, RunResult, run_experiment
 
-MODULES: tuple[str, ...] = ("xvol.experiments.raid_reconstruction",)
+MODULES: tuple[str, ...] = (
+    "xvol.experiments.fence_window",
+    "xvol.experiments.raid_reconstruction",
+)
 """Modules that declare an ``EXPERIMENT``, in listing order."""
 
 DEFAULT_OUT_ROOT = Path("out") / "experiments"
