@@ -21,7 +21,9 @@ from xvol.errors import NotFoundError
 from xvol.experiments.framework import Experiment, ExperimentError, RunResult, run_experiment
 
 MODULES: tuple[str, ...] = (
+    "xvol.experiments.interrupted_transfer",
     "xvol.experiments.fence_window",
+    "xvol.experiments.growing_volume",
     "xvol.experiments.raid_reconstruction",
 )
 """Modules that declare an ``EXPERIMENT``, in listing order."""

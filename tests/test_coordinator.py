@@ -282,6 +282,7 @@ def test_the_schedule_updates_every_interval_and_resumes_after_a_cut() -> None:
     outcomes = [r.outcome for r in runs]
     assert "cut" in outcomes and outcomes[-1] == "updated"
     assert all(r.snapshot is None for r in runs if r.outcome == "cut")
+    assert all(r.started < r.finished for r in runs)
     assert b.files(VS, XV) == a.files(VS, XV)  # the last write (t=250) went with t=300
     assert pair.run(co.verify(VS, XV)).equal
 

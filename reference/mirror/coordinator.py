@@ -155,10 +155,12 @@ class UpdateResult:
 
 @dataclass(frozen=True)
 class ScheduledUpdate:
-    """One attempt of a scheduled update: when it started (link time), ``updated`` or ``cut``,
-    the snapshot it exported, its wire bytes, and the link error of a cut attempt."""
+    """One attempt of a scheduled update: when it started and ended (link time; an update
+    takes effect, the redirect moving, when it ends), ``updated`` or ``cut``, the snapshot it
+    exported, its wire bytes, and the link error of a cut attempt."""
 
     started: float
+    finished: float
     outcome: str
     snapshot: str | None
     wire_bytes: int
@@ -582,10 +584,12 @@ class MirroringCoordinator:
             try:
                 result = yield from self.update(vserver, volume)
             except LinkError as error:
-                runs.append(ScheduledUpdate(started, "cut", None, 0, str(error)))
+                runs.append(ScheduledUpdate(started, self.link.now(), "cut", None, 0, str(error)))
                 continue
             runs.append(
-                ScheduledUpdate(started, "updated", result.snapshot.name, result.wire_bytes)
+                ScheduledUpdate(
+                    started, self.link.now(), "updated", result.snapshot.name, result.wire_bytes
+                )
             )
             tick = max(tick, self.link.now() - every)  # an overrun starts the next at once
         return tuple(runs)

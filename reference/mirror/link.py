@@ -457,11 +457,17 @@ class SimulatedLink(Link):
 
     def _transmit(self, message: Message, channel: Channel, direction: int) -> Process[bool]:
         """Put one message on the wire ``direction`` after the channel's throttle allows it;
-        returns whether it arrives (False: lost on the wire or by the cut)."""
+        returns whether it arrives (False: lost on the wire or by the cut).
+
+        The throttle paces whole messages: a message may start when the previous one's slot
+        (its size / throttle) has passed, and it arrives no earlier than the end of its own
+        slot, so even a transfer of a single message moves at most ``throttle`` bytes/s."""
         size = message.wire_size()
+        paced_until = self.now()
         if channel.throttle is not None:
             start = max(self.now(), channel._next_slot[direction])
-            channel._next_slot[direction] = start + size / channel.throttle
+            paced_until = start + size / channel.throttle
+            channel._next_slot[direction] = paced_until
             if start > self.now():
                 yield self.env.timeout(start - self.now())
         with self._wires[direction].request() as slot:
@@ -471,6 +477,8 @@ class SimulatedLink(Link):
             self._check_cut()
             lost = self.is_down or (self.loss > 0 and self._rng.random() < self.loss)
             yield self.env.timeout(size / self.bandwidth)
+        if paced_until > self.now():
+            yield self.env.timeout(paced_until - self.now())
         if self.latency:
             yield self.env.timeout(self.latency)
         if lost or self.is_down:
