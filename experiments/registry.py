@@ -22,6 +22,7 @@ from xvol.experiments.framework import Experiment, ExperimentError, RunResult, r
 
 MODULES: tuple[str, ...] = (
     "xvol.experiments.interrupted_transfer",
+    "xvol.experiments.recovery",
     "xvol.experiments.fence_window",
     "xvol.experiments.growing_volume",
     "xvol.experiments.raid_reconstruction",
