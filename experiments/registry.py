@@ -21,6 +21,8 @@ from xvol.errors import NotFoundError
 from xvol.experiments.framework import Experiment, ExperimentError, RunResult, run_experiment
 
 MODULES: tuple[str, ...] = (
+    "xvol.experiments.update_size",
+    "xvol.experiments.change_detection",
     "xvol.experiments.interrupted_transfer",
     "xvol.experiments.recovery",
     "xvol.experiments.fence_window",
