@@ -28,6 +28,7 @@ MODULES: tuple[str, ...] = (
     "xvol.experiments.fence_window",
     "xvol.experiments.growing_volume",
     "xvol.experiments.raid_reconstruction",
+    "xvol.experiments.verification_time",
 )
 """Modules that declare an ``EXPERIMENT``, in listing order."""
 

@@ -6,19 +6,30 @@ invariant, re-checked) against n and against the number of concurrent client slo
 parameterised proofs (one query per property, valid for every n and every number of clients);
 and the explicit-state engine against the same axes, under a state cap and a time budget per
 instance, to show where it stops scaling. Ratios are against the smallest instance of each
-series, measured in the same run. Uses :mod:`xvol.model` and rich.
+series, measured in the same run. The measuring functions (:func:`z3_fixed`,
+:func:`explicit_run`, :func:`parametric_proof`) are shared with the experiment
+:mod:`xvol.experiments.verification_time`. Uses :mod:`xvol.model` and rich.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.table import Table
 
-from xvol.model.check import Limits, check_implies, check_inductive, houdini, verify
-from xvol.model.explicit import explore
+from xvol.model.check import (
+    Limits,
+    Obligation,
+    Result,
+    check_implies,
+    check_inductive,
+    houdini,
+    verify,
+)
+from xvol.model.explicit import Exploration, explore
 from xvol.model.fence import PROPERTIES, FenceConfig, FenceInstance, fence_system
 from xvol.vocabulary import seed_fence_order
 
@@ -39,20 +50,99 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _z3(n: int, clients: int, objects: int, timeout_ms: int) -> tuple[float, str]:
-    system = fence_system(FenceConfig())
+def z3_fixed(
+    n: int,
+    clients: int,
+    objects: int,
+    *,
+    present: int,
+    timeout_ms: int,
+    depth: int = 4,
+    config: FenceConfig | None = None,
+) -> dict[str, Result]:
+    """The z3 engine on one fixed instance of the fence model in the seed order (Houdini over
+    the model's candidate invariants, re-checked; then BMC up to ``depth``): one result per
+    property; ``config`` defaults to the seed's (held, write-ahead, no bugs)."""
+    system = fence_system(config or FenceConfig())
     inst = FenceInstance(
-        n, seed_fence_order(n), objects=objects, clients=clients, present=objects
+        n, seed_fence_order(n), objects=objects, clients=clients, present=present
     ).instance()
-    start = time.perf_counter()
-    results = verify(
+    return verify(
         system,
         inst,
         PROPERTIES,
-        depth=4,
+        depth=depth,
         candidates=system.invariants,
         limits=Limits(timeout_ms=timeout_ms),
     )
+
+
+def explicit_run(
+    n: int,
+    clients: int,
+    objects: int,
+    *,
+    present: int,
+    max_states: int,
+    time_budget: float | None = None,
+    config: FenceConfig | None = None,
+) -> Exploration:
+    """The explicit-state engine on the same instance, stopped at ``max_states`` states (and
+    at ``time_budget`` seconds when given: a machine-dependent limit)."""
+    system = fence_system(config or FenceConfig())
+    inst = FenceInstance(
+        n, seed_fence_order(n), objects=objects, clients=clients, present=present
+    ).instance()
+    return explore(system, inst, PROPERTIES, max_states=max_states, time_budget=time_budget)
+
+
+@dataclass(frozen=True)
+class ParametricProof:
+    """The seed configuration proved for every n and every number of clients and objects:
+    the Houdini-inferred invariant (``survivors`` of ``candidates``), its re-check (init and
+    one obligation per action) and one implication per property, with their times."""
+
+    candidates: int
+    survivors: tuple[str, ...]
+    decided: bool
+    houdini_seconds: float
+    obligations: tuple[Obligation, ...]
+    recheck_seconds: float
+    implications: dict[str, Obligation]
+
+    @property
+    def proved(self) -> bool:
+        """Whether every query was decided and every obligation is valid."""
+        return self.decided and all(
+            o.outcome == "valid" for o in (*self.obligations, *self.implications.values())
+        )
+
+
+def parametric_proof(timeout_ms: int = 60_000) -> ParametricProof:
+    """Infer, re-check and apply the seed configuration's parameterised invariant."""
+    system = fence_system(FenceConfig(), seed_order=True)
+    limits = Limits(timeout_ms=timeout_ms)
+    start = time.perf_counter()
+    survivors, decided = houdini(system, None, system.invariants, limits)
+    inferred = time.perf_counter() - start
+    start = time.perf_counter()
+    obligations = check_inductive(system, None, survivors, limits)
+    rechecked = time.perf_counter() - start
+    implications = {p: check_implies(system, None, survivors, p, limits) for p in PROPERTIES}
+    return ParametricProof(
+        len(system.invariants),
+        tuple(i.name for i in survivors),
+        decided,
+        inferred,
+        tuple(obligations),
+        rechecked,
+        implications,
+    )
+
+
+def _z3(n: int, clients: int, objects: int, timeout_ms: int) -> tuple[float, str]:
+    start = time.perf_counter()
+    results = z3_fixed(n, clients, objects, present=objects, timeout_ms=timeout_ms)
     verdicts = {r.verdict.value for r in results.values()}
     return time.perf_counter() - start, "/".join(sorted(verdicts))
 
@@ -60,11 +150,7 @@ def _z3(n: int, clients: int, objects: int, timeout_ms: int) -> tuple[float, str
 def _explicit(
     n: int, clients: int, objects: int, cap: float, states: int
 ) -> tuple[float, int, str]:
-    system = fence_system(FenceConfig())
-    inst = FenceInstance(
-        n, seed_fence_order(n), objects=objects, clients=clients, present=1
-    ).instance()
-    x = explore(system, inst, PROPERTIES, max_states=states, time_budget=cap)
+    x = explicit_run(n, clients, objects, present=1, max_states=states, time_budget=cap)
     verdicts = {r.verdict.value for r in x.results.values()}
     return x.seconds, x.states, "/".join(sorted(verdicts)) + ("" if x.complete else " (capped)")
 
@@ -98,37 +184,29 @@ def run(args: argparse.Namespace) -> int:
             f"{seconds:.2f}",
             f"{seconds / base:.1f}",
         )
-    system = fence_system(FenceConfig(), seed_order=True)
-    limits = Limits(timeout_ms=60_000)
-    start = time.perf_counter()
-    survivors, decided = houdini(system, None, system.invariants, limits)
-    inferred = time.perf_counter() - start
-    start = time.perf_counter()
-    base_obligations = check_inductive(system, None, survivors, limits)
-    rechecked = time.perf_counter() - start
-    valid = all(o.outcome == "valid" for o in base_obligations)
+    proof = parametric_proof()
     table.add_row(
         "z3 parametric: Houdini",
         "any",
         "any",
         "any",
         "-",
-        "decided" if decided else "unknown",
-        f"{inferred:.2f}",
+        "decided" if proof.decided else "unknown",
+        f"{proof.houdini_seconds:.2f}",
         "",
     )
+    valid = all(o.outcome == "valid" for o in proof.obligations)
     table.add_row(
-        f"z3 parametric: re-check ({len(base_obligations)} obligations)",
+        f"z3 parametric: re-check ({len(proof.obligations)} obligations)",
         "any",
         "any",
         "any",
         "-",
         "valid" if valid else "NOT valid",
-        f"{rechecked:.2f}",
+        f"{proof.recheck_seconds:.2f}",
         "",
     )
-    for p in PROPERTIES:
-        ob = check_implies(system, None, survivors, p, limits)
+    for p, ob in proof.implications.items():
         table.add_row(
             f"z3 parametric: implies {p}",
             "any",
