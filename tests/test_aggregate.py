@@ -1,6 +1,7 @@
 """Tests of reference/storage/aggregate.py: volume spaces carved from RAID groups, free-space
 accounting, growth by RAID groups, and file-backed aggregates that reopen in a new process,
-also after a kill in the middle of a metadata update."""
+also after a kill in the middle of a metadata update; runs of blocks across extents and RAID
+groups read and write with their content sums."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from xvol.errors import (
 )
 from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.storage.block import BLOCK_SIZE, VolumeSpace
+from xvol.reference.storage.checksum import content_sums
 
 
 def _data(seed: int, count: int) -> np.ndarray:
@@ -230,3 +232,39 @@ def test_blocks_of_a_deleted_space_read_as_zeros_in_the_next_space_after_reopen(
     reopened = Aggregate.open(root)
     fresh = reopened.create_space("new", 80)
     assert not fresh.read_blocks(np.arange(80, dtype=np.int64)).any()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    runs=st.lists(st.tuples(st.integers(0, 85), st.integers(1, 50)), min_size=1, max_size=3),
+    summed=st.booleans(),
+)
+def test_runs_across_extents_and_raid_groups_read_back_with_their_sums(
+    seed: int, runs: list[tuple[int, int]], summed: bool
+) -> None:
+    aggregate = Aggregate.create_in_memory("4", 4, 16, metadata_blocks=2)  # 64 blocks a group
+    aggregate.add_raid_group()
+    space = aggregate.create_space("a", 20)
+    aggregate.create_space("b", 15)
+    aggregate.create_space("c", 10)
+    aggregate.delete_space("b")
+    space.resize(90)  # takes b's 15 blocks (merged with a's extent), then blocks after c
+    assert space.extents == [(4, 35), (49, 55)]  # the second one runs into RAID group 1 at 64
+    assert aggregate.locate(49)[0] == 0 and aggregate.locate(103)[0] == 1
+    expected = _data(seed, 90)
+    space.write_blocks(np.arange(90, dtype=np.int64), expected)
+    new = _data(seed + 1, 90)
+    for start, length in runs:
+        numbers = np.arange(start, min(start + length, 90), dtype=np.int64)
+        if summed:
+            space.write_blocks_summed(numbers, new[numbers], content_sums(new[numbers]))
+        else:
+            space.write_blocks(numbers, new[numbers])
+        expected[numbers] = new[numbers]
+    for numbers in (np.arange(90, dtype=np.int64), np.arange(89, -1, -3, dtype=np.int64)):
+        out, sums = space.read_blocks_summed(numbers)
+        assert np.array_equal(out, expected[numbers])
+        assert np.array_equal(sums, content_sums(expected[numbers]))
+    for report in aggregate.scrub(repair=False):
+        assert report.repaired == () and report.parity_mismatches == ()

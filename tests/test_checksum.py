@@ -1,5 +1,6 @@
 """Tests of reference/storage/checksum.py: the per-block and batch checksums agree and detect
-bit flips, word swaps and misplaced blocks."""
+bit flips, word swaps and misplaced blocks; content sums pass through spaces with and without
+the summed methods."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from xvol.reference.storage.block import BLOCK_SIZE
 from xvol.reference.storage.checksum import (
     checksum_block,
     checksum_blocks,
+    content_sums,
+    mix_numbers,
+    read_summed,
+    write_summed,
     zero_block_checksums,
 )
 
@@ -77,3 +82,45 @@ def test_wrong_shapes_are_rejected() -> None:
         checksum_blocks(np.zeros((2, 100), dtype=np.uint8), np.arange(2, dtype=np.int64))
     with pytest.raises(InvalidArgumentError):
         checksum_blocks(np.zeros((2, BLOCK_SIZE), dtype=np.uint8), np.arange(3, dtype=np.int64))
+
+
+def test_the_checksum_is_the_content_sum_mixed_with_the_block_number() -> None:
+    blocks = _blocks(3, 32)
+    numbers = np.arange(500, 532, dtype=np.int64)
+    assert np.array_equal(
+        checksum_blocks(blocks, numbers), content_sums(blocks) ^ mix_numbers(numbers)
+    )
+    strided = np.concatenate([blocks, blocks])[::2]  # rows 0, 2, ... of the doubled batch
+    assert np.array_equal(content_sums(strided), content_sums(np.ascontiguousarray(strided)))
+
+
+class _Plain:
+    """A block space without the summed methods."""
+
+    def __init__(self) -> None:
+        self.data = np.zeros((16, BLOCK_SIZE), dtype=np.uint8)
+
+    @property
+    def block_count(self) -> int:
+        return 16
+
+    def read_block(self, number: int) -> bytes:
+        return self.data[number].tobytes()
+
+    def write_block(self, number: int, data: bytes) -> None:
+        self.data[number] = np.frombuffer(data, dtype=np.uint8)
+
+    def read_blocks(self, numbers: np.ndarray) -> np.ndarray:
+        return self.data[numbers]
+
+    def write_blocks(self, numbers: np.ndarray, data: np.ndarray) -> None:
+        self.data[numbers] = data
+
+
+def test_spaces_without_summed_methods_get_their_sums_computed() -> None:
+    space = _Plain()
+    blocks = _blocks(4, 3)
+    numbers = np.array([2, 7, 9], dtype=np.int64)
+    write_summed(space, numbers, blocks, content_sums(blocks))
+    data, sums = read_summed(space, numbers)
+    assert np.array_equal(data, blocks) and np.array_equal(sums, content_sums(blocks))

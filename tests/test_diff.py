@@ -27,6 +27,7 @@ from xvol.errors import (
 )
 from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks, VolumeSpace
+from xvol.reference.storage.checksum import content_sums
 from xvol.reference.volume.diff import (
     ApplySession,
     BlockBatch,
@@ -326,6 +327,20 @@ def test_an_interrupted_apply_leaves_the_previous_snapshot_and_resumes_from_its_
     info = resumed.commit()
     assert info.uuid == source.snapshot_info("next").uuid
     check_replica(source, dest)
+
+
+def test_a_record_delivered_under_another_block_number_fails_its_checksum() -> None:
+    source, dest = _two_volumes()
+    diff = diff_snapshots(source, "base", "next")
+    before = _dest_state(dest)
+    batch = next(diff.batches(1000))
+    numbers = batch.numbers.copy()
+    free = ~dest._blocks_in_use(np.arange(numbers[-1] + 1, dest.block_count, dtype=np.int64))
+    numbers[-1] = numbers[-1] + 1 + int(np.flatnonzero(free)[0])  # still ascending, still free
+    assert np.array_equal(batch.checksums[:, 0], content_sums(batch.data))
+    with pytest.raises(IntegrityError, match="fails its checksum"):
+        ApplySession(dest, diff.header).write(BlockBatch(numbers, batch.data, batch.checksums))
+    assert _dest_state(dest) == before
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from xvol.errors import (
     StateError,
 )
 from xvol.reference.storage.block import BLOCK_SIZE, BlockSpace
+from xvol.reference.storage.checksum import content_sums
 from xvol.reference.storage.disk import (
     ChecksumMismatchError,
     Disk,
@@ -146,3 +147,39 @@ def test_closed_file_disk_refuses_io(tmp_path: Path) -> None:
     disk.close()
     with pytest.raises(StateError):
         disk.read_block(0)
+
+
+def test_summed_reads_and_writes_agree_with_the_plain_ones(disk: Disk) -> None:
+    data = _data(11, 12)
+    numbers = np.array([3, 4, 5, 6, 40, 41, 9, 10, 11, 12, 13, 60], dtype=np.int64)
+    disk.write_blocks_summed(numbers, data, content_sums(data))
+    checksums = disk.stored_checksums(numbers)
+    disk.write_blocks(numbers, data)
+    assert np.array_equal(disk.stored_checksums(numbers), checksums)
+    out, sums = disk.read_blocks_summed(numbers)
+    assert np.array_equal(out, data) and np.array_equal(sums, content_sums(data))
+    with pytest.raises(InvalidArgumentError):
+        disk.write_blocks_summed(numbers, data, content_sums(data)[:-1])
+
+
+def test_a_run_is_read_as_a_read_only_view_and_checked(disk: Disk) -> None:
+    data = _data(12, 8)
+    disk.write_blocks(np.arange(20, 28, dtype=np.int64), data)
+    view, sums, bad = disk.read_run(20, 8)
+    assert np.array_equal(view, data) and not bad.any()
+    assert np.array_equal(sums, content_sums(data))
+    with pytest.raises(ValueError):
+        view[0, 0] = 1  # a view of the stored blocks: never writable
+    disk.flip_bit(23, 7)
+    _, _, bad = disk.read_run(20, 8)
+    assert bad.tolist() == [False, False, False, True, False, False, False, False]
+    with pytest.raises(InvalidArgumentError):
+        disk.read_run(60, 8)
+
+
+def test_prefault_keeps_the_contents() -> None:
+    disk = MemoryDisk("d", 16)
+    data = _data(13, 16)
+    disk.write_blocks(np.arange(16, dtype=np.int64), data)
+    disk.prefault()
+    assert np.array_equal(disk.read_blocks(np.arange(16, dtype=np.int64)), data)

@@ -1,6 +1,7 @@
 """Tests of reference/storage/raid.py: RAID-4, RAID-5 and RAID-DP return exactly the written
 bytes under every failure set within tolerance, rebuild restores redundancy, scrub repairs,
-and beyond tolerance they raise a typed error naming the failed disks."""
+and beyond tolerance they raise a typed error naming the failed disks; the bulk paths (runs,
+content sums) leave the disks exactly as the general path does."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from xvol.errors import DataLossError, InvalidArgumentError, StateError
 from xvol.reference.storage.block import BLOCK_SIZE, BlockSpace
+from xvol.reference.storage.checksum import content_sums
 from xvol.reference.storage.disk import MemoryDisk
 from xvol.reference.storage.raid import (
     ParityCode,
@@ -295,3 +297,98 @@ def test_raid5_failed_disk_plus_latent_error_in_the_same_row_is_data_loss_not_ga
     with pytest.raises(RaidDataLossError):
         group.read_block(0)
     assert group.read_block(5) == data[5].tobytes()
+
+
+# -- the bulk paths: runs of logical blocks, content sums handed up and down ------------------
+
+
+def _disk_state(group: RaidGroup) -> list[tuple[bytes, bytes]]:
+    everything = np.arange(group.blocks_per_disk, dtype=np.int64)
+    return [
+        (disk.read_blocks(everything).tobytes(), disk.stored_checksums(everything).tobytes())
+        for disk in group.disks
+    ]
+
+
+def _disjoint(runs: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
+    chosen, cursor = [], 0
+    for start, length in sorted(runs):
+        start = max(start, cursor)
+        end = min(start + length, limit)
+        if start < end:
+            chosen.append((start, end))
+            cursor = end
+    return chosen
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    runs=st.lists(st.tuples(st.integers(0, 150), st.integers(1, 40)), min_size=1, max_size=4),
+    summed=st.booleans(),
+    chunk=st.sampled_from([1, 2]),
+)
+def test_raid4_runs_write_the_same_disks_as_the_general_path(
+    seed: int, runs: list[tuple[int, int]], summed: bool, chunk: int
+) -> None:
+    bulk, data = _filled("4", 4, seed, blocks_per_disk=48, chunk_blocks=chunk)
+    general, _ = _filled("4", 4, seed, blocks_per_disk=48, chunk_blocks=chunk)
+    new = _data(seed + 1, bulk.block_count)
+    chosen = _disjoint(runs, bulk.block_count)
+    bulk.write_runs([(a, new[a:b], content_sums(new[a:b]) if summed else None) for a, b in chosen])
+    numbers = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in chosen])[::-1].copy()
+    general.write_blocks(numbers, new[numbers])  # descending: codeword by codeword
+    expected = data.copy()
+    expected[numbers] = new[numbers]
+    everything = np.arange(bulk.block_count, dtype=np.int64)
+    assert np.array_equal(bulk.read_blocks(everything), expected)
+    assert _disk_state(bulk) == _disk_state(general)  # same bytes, parity and checksums
+    report = bulk.scrub(repair=False)
+    assert report.repaired == () and report.parity_mismatches == ()
+
+
+def test_runs_that_share_a_partial_stripe_keep_its_parity() -> None:
+    group, data = _filled("4", 4, 5, blocks_per_disk=8)
+    new = _data(6, 8)
+    group.write_runs([(1, new[1:3], None), (3, new[3:4], None), (5, new[5:7], None)])
+    data[1:4], data[5:7] = new[1:4], new[5:7]
+    assert np.array_equal(group.read_blocks(np.arange(group.block_count, dtype=np.int64)), data)
+    assert group.scrub(repair=False).parity_mismatches == ()
+
+
+def test_whole_stripe_runs_take_the_bulk_path_and_read_nothing() -> None:
+    group = RaidGroup.in_memory("4", 4, 16)
+    group.reset_counters()
+    group.write_run(8, _data(1, 22), None)  # stripes 2..6, then half of stripe 7
+    assert group.last_write.full_stripe == 5 and group.last_write.additive == 1
+    reads = sum(disk.counters.reads for disk in group.disks)
+    assert reads == 2  # only the unwritten half of stripe 7 (additive)
+
+
+def test_reads_hand_up_the_content_sums_and_reconstruct_a_flipped_bit() -> None:
+    group, data = _filled("4", 4, 7, blocks_per_disk=16)
+    out, sums = group.read_run_summed(3, 40)
+    assert np.array_equal(out, data[3:43]) and np.array_equal(sums, content_sums(out))
+    disk, block = group.locate(10)
+    group.disks[disk].flip_bit(block, 5)
+    out, sums = group.read_run_summed(3, 40)  # the bulk read finds it and falls back
+    assert np.array_equal(out, data[3:43]) and np.array_equal(sums, content_sums(out))
+    numbers = np.array([10, 2, 33], dtype=np.int64)
+    out, sums = group.read_blocks_summed(numbers)
+    assert np.array_equal(out, data[numbers]) and np.array_equal(sums, content_sums(out))
+
+
+@pytest.mark.parametrize("level", ["4", "5", "dp"])
+def test_summed_writes_equal_plain_writes_at_every_level(level: RaidLevel) -> None:
+    summed, _ = _filled(level, 4, 8, blocks_per_disk=12)
+    plain, _ = _filled(level, 4, 8, blocks_per_disk=12)
+    numbers = np.arange(5, 29, dtype=np.int64)
+    new = _data(9, len(numbers))
+    summed.write_blocks_summed(numbers, new, content_sums(new))
+    plain.write_blocks(numbers, new)
+    assert _disk_state(summed) == _disk_state(plain)
+    with pytest.raises(InvalidArgumentError):
+        summed.write_blocks_summed(numbers, new, content_sums(new)[:3])
+    with pytest.raises(InvalidArgumentError):
+        summed.write_run(summed.block_count - 2, new[:5], None)
+    assert _disk_state(summed) == _disk_state(plain)

@@ -50,8 +50,8 @@ numbers and checksums); the destination fetches the source's leaf digests (16 by
 then only for differing leaves the per-block checksums, and reports exactly the differing blocks
 (a block present at one site only counts as differing).
 
-Uses: numpy, hashlib, json, :mod:`.link`, :mod:`xvol.reference.volume` (volume, diff, layout's
-block checksums), :mod:`xvol.errors`.
+Uses: numpy, hashlib, json, :mod:`.link`, :mod:`xvol.reference.volume` (volume, diff and its
+record checksums), :mod:`xvol.reference.storage.checksum` (content sums), :mod:`xvol.errors`.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ from xvol.errors import (
 )
 from xvol.reference.mirror.link import Channel, Message, Pending, Process, wire_types
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers
+from xvol.reference.storage.checksum import read_summed
 from xvol.reference.volume.diff import (
     ApplyCheckpoint,
     ApplySession,
@@ -83,8 +84,8 @@ from xvol.reference.volume.diff import (
     BlockDiff,
     DiffHeader,
     diff_snapshots,
+    record_checksums,
 )
-from xvol.reference.volume.layout import block_checksums
 from xvol.reference.volume.volume import SnapshotInfo, SnapshotRef, Volume
 
 DEFAULT_BATCH_BLOCKS = 1024
@@ -252,13 +253,15 @@ def snapshot_checksums(
     volume: Volume, snapshot: SnapshotRef, *, step: int = 4096
 ) -> tuple[BlockNumbers, Checksums]:
     """The block numbers snapshot ``snapshot`` references (ascending) and their ``(k, 2)``
-    checksums, read from the volume's space (every read verified below)."""
+    record checksums (:func:`~xvol.reference.volume.diff.record_checksums`), read from the
+    volume's space (every read verified below, its content sums handed up)."""
     record = volume._record(snapshot)
     numbers = np.flatnonzero(volume._snapshot_map(record.sid)).astype(np.int64)
     sums = np.empty((len(numbers), 2), dtype=np.uint64)
     for lo in range(0, len(numbers), step):
         chunk = numbers[lo : lo + step]
-        sums[lo : lo + len(chunk)] = block_checksums(volume.space.read_blocks(chunk))
+        _, content = read_summed(volume.space, chunk)
+        sums[lo : lo + len(chunk)] = record_checksums(chunk, content)
     return numbers, sums
 
 

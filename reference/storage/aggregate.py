@@ -25,6 +25,10 @@ Structures and their invariants:
 * **extents**: allocation is first-fit in runs, so a space grown in one step is one extent when
   the pool is not fragmented.
 
+Bulk I/O passes the blocks' content sums through (:meth:`AggregateSpace.read_blocks_summed`,
+:meth:`AggregateSpace.write_blocks_summed`, see :mod:`.checksum`), so a transfer that verified a
+batch does not checksum it again on its way to the disks.
+
 Every table change builds the new table, checks that it fits, writes it, and only then changes
 the in-memory state: an operation that raises (:class:`~xvol.errors.OutOfSpaceError`,
 :class:`~xvol.errors.NotFoundError`, ...) leaves the aggregate as it was.
@@ -34,12 +38,15 @@ and their disk files, rewritten atomically by rename when a group is added or a 
 and one :class:`~xvol.reference.storage.disk.FileDisk` file per disk. :meth:`Aggregate.open`
 reopens it in any process. Memory-backed aggregates run the same code on memory disks.
 
-Uses: numpy, hashlib, json, :mod:`.block`, :mod:`.disk`, :mod:`.raid`, :mod:`xvol.errors`.
+Uses: numpy, hashlib, json, :mod:`.block`, :mod:`.checksum`, :mod:`.disk`, :mod:`.raid`,
+:mod:`xvol.errors`.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import json
 import os
 import struct
@@ -59,14 +66,18 @@ from xvol.errors import (
     OutOfSpaceError,
 )
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks
+from xvol.reference.storage.checksum import Checksums
 from xvol.reference.storage.disk import (
     Disk,
     FileDisk,
     MemoryDisk,
     as_block_numbers,
     as_blocks,
+    as_sums,
     block_from_bytes,
     last_write_wins,
+    last_write_wins_summed,
+    run_start,
 )
 from xvol.reference.storage.raid import (
     LEVELS,
@@ -84,6 +95,8 @@ _HEADER = struct.Struct("<8sQQ32s")  # magic, generation, payload length, sha256
 
 Extent = tuple[int, int]
 """A run of aggregate blocks: (first block, length)."""
+_Run = tuple[int, int, int, int]
+"""A run of a request: (RAID group index, its first logical block, first position, end)."""
 
 
 @dataclass(frozen=True)
@@ -441,19 +454,35 @@ class Aggregate:
         return [(int(g), np.flatnonzero(which == g)) for g in np.unique(which)]
 
     def _physical_read(self, numbers: BlockNumbers) -> Blocks:
-        if len(self._groups) == 1:
-            return self._groups[0].read_blocks(numbers)
-        out = np.empty((numbers.size, BLOCK_SIZE), dtype=np.uint8)
-        for index, where in self._split(numbers):
-            out[where] = self._groups[index].read_blocks(numbers[where] - self._starts[index])
-        return out
+        return self._physical_read_summed(numbers)[0]
 
-    def _physical_write(self, numbers: BlockNumbers, data: Blocks) -> None:
+    def _physical_read_summed(self, numbers: BlockNumbers) -> tuple[Blocks, Checksums]:
+        """Verified aggregate blocks (checked numbers) and their content sums."""
         if len(self._groups) == 1:
-            self._groups[0].write_blocks(numbers, data)
+            return self._groups[0].read_blocks_summed(numbers)
+        out = np.empty((numbers.size, BLOCK_SIZE), dtype=np.uint8)
+        sums = np.empty(numbers.size, dtype=np.uint64)
+        for index, where in self._split(numbers):
+            part = numbers[where] - self._starts[index]
+            out[where], sums[where] = self._groups[index].read_blocks_summed(part)
+        return out, sums
+
+    def _physical_write(
+        self, numbers: BlockNumbers, data: Blocks, sums: Checksums | None = None
+    ) -> None:
+        """Store aggregate blocks (checked, distinct numbers), with their content sums if known."""
+        if len(self._groups) == 1:
+            if sums is None:
+                self._groups[0].write_blocks(numbers, data)
+            else:
+                self._groups[0].write_blocks_summed(numbers, data, sums)
             return
         for index, where in self._split(numbers):
-            self._groups[index].write_blocks(numbers[where] - self._starts[index], data[where])
+            group, part = self._groups[index], numbers[where] - self._starts[index]
+            if sums is None:
+                group.write_blocks(part, data[where])
+            else:
+                group.write_blocks_summed(part, data[where], sums[where])
 
     def read_blocks(self, numbers: BlockNumbers) -> Blocks:
         """Verified contents of aggregate blocks (any, reserved included)."""
@@ -584,6 +613,49 @@ class Aggregate:
         else:
             return
         self._commit(table, self._generation + 1, high_water)
+
+    def _runs_of(self, name: str, numbers: BlockNumbers) -> list[_Run] | None:
+        """The volume blocks ``numbers`` of space ``name`` as runs of consecutive blocks, each
+        inside one extent and one RAID group: ``(group index, the group's first logical block,
+        first position, end position)`` in order. None when the numbers are not strictly
+        ascending, are scattered (more than one run per 16 blocks), or are bad arguments (the
+        caller then takes the general path, which also reports them)."""
+        extents = self._table.get(name)
+        nums = np.asarray(numbers)
+        if extents is None or nums.ndim != 1 or nums.dtype.kind not in "iu" or nums.size == 0:
+            return None
+        count = int(nums.size)
+        first, last = int(nums[0]), int(nums[-1])
+        if first < 0 or last >= sum(n for _, n in extents):
+            return None
+        if last - first == count - 1 and (count < 3 or run_start(nums) is not None):
+            bounds = [0, count]
+        else:
+            step = nums[1:] - nums[:-1]
+            if not bool((step > 0).all()):
+                return None
+            breaks = np.flatnonzero(step != 1) + 1
+            if breaks.size + 1 > max(1, count // 16):
+                return None
+            bounds = [0, *breaks.tolist(), count]
+        runs: list[_Run] = []
+        offsets = [0]
+        for _, length in extents:
+            offsets.append(offsets[-1] + length)
+        for lo, hi in itertools.pairwise(bounds):
+            at = lo
+            while at < hi:  # split the run at extent and RAID group boundaries
+                volume_block = int(nums[lo]) + (at - lo)
+                e = bisect.bisect_right(offsets, volume_block) - 1
+                block = extents[e][0] + volume_block - offsets[e]
+                g = bisect.bisect_right(self._starts, block) - 1
+                local = block - self._starts[g]
+                take = min(
+                    hi - at, offsets[e + 1] - volume_block, self._groups[g].block_count - local
+                )
+                runs.append((g, local, at, at + take))
+                at += take
+        return runs
 
     def _map(self, name: str, numbers: BlockNumbers) -> BlockNumbers:
         """Volume block numbers of space ``name`` -> aggregate block numbers."""
@@ -739,7 +811,31 @@ class AggregateSpace:
 
     def read_blocks(self, numbers: BlockNumbers) -> Blocks:
         """Verified contents of volume blocks, in the order of ``numbers``."""
-        return self._aggregate._physical_read(self.to_aggregate(numbers))
+        return self.read_blocks_summed(numbers)[0]
+
+    def read_blocks_summed(self, numbers: BlockNumbers) -> tuple[Blocks, Checksums]:
+        """:meth:`read_blocks` and the content sums the disks verified (runs of consecutive
+        blocks go to their RAID groups as runs, read straight into place)."""
+        runs = self._aggregate._runs_of(self._name, numbers)
+        if runs is None:
+            return self._aggregate._physical_read_summed(self.to_aggregate(numbers))
+        count = runs[-1][3]
+        out = np.empty((count, BLOCK_SIZE), dtype=np.uint8)
+        sums = np.empty(count, dtype=np.uint64)
+        groups = self._aggregate.raid_groups
+        for g, first, lo, hi in runs:
+            groups[g].read_run_into(first, out[lo:hi], sums[lo:hi])
+        return out, sums
+
+    def _write_runs(self, runs: list[_Run], data: Blocks, sums: Checksums | None) -> None:
+        """Write the runs of a request, group by group (each group reads all it needs first)."""
+        groups = self._aggregate.raid_groups
+        by_group: dict[int, list[tuple[int, Blocks, Checksums | None]]] = {}
+        for g, first, lo, hi in runs:
+            part = None if sums is None else sums[lo:hi]
+            by_group.setdefault(g, []).append((first, data[lo:hi], part))
+        for g, parts in by_group.items():
+            groups[g].write_runs(parts)
 
     def read_block(self, number: int) -> bytes:
         """Verified contents of one volume block."""
@@ -747,10 +843,29 @@ class AggregateSpace:
 
     def write_blocks(self, numbers: BlockNumbers, data: Blocks) -> None:
         """Store ``data[i]`` at volume block ``numbers[i]`` (the last duplicate wins)."""
+        runs = self._aggregate._runs_of(self._name, numbers)
+        if runs is not None:
+            self._write_runs(
+                runs, as_blocks(data, runs[-1][3], f"space {self._name!r} write"), None
+            )
+            return
         mapped = self.to_aggregate(numbers)
         blocks = as_blocks(data, mapped.size, f"space {self._name!r} write")
         mapped, blocks = last_write_wins(mapped, blocks)
         self._aggregate._physical_write(mapped, blocks)
+
+    def write_blocks_summed(self, numbers: BlockNumbers, data: Blocks, sums: Checksums) -> None:
+        """:meth:`write_blocks` for a caller that holds ``content_sums(data)`` already."""
+        what = f"space {self._name!r} write"
+        runs = self._aggregate._runs_of(self._name, numbers)
+        if runs is not None:
+            count = runs[-1][3]
+            self._write_runs(runs, as_blocks(data, count, what), as_sums(sums, count, what))
+            return
+        mapped = self.to_aggregate(numbers)
+        blocks = as_blocks(data, mapped.size, what)
+        checked = as_sums(sums, mapped.size, what)
+        self._aggregate._physical_write(*last_write_wins_summed(mapped, blocks, checked))
 
     def write_block(self, number: int, data: bytes) -> None:
         """Store one volume block (exactly ``BLOCK_SIZE`` bytes)."""

@@ -18,16 +18,31 @@ measured at several GB/s on one core, well above the per-block Python cost; late
 transfers) use it for whole batches. Fletcher-64 over 32-bit words was measured first and was
 about ten times slower in numpy, because its modular running sums need wider intermediates.
 
+The weighted sum alone, before the block number is mixed in, is the block's *content sum*
+(:func:`content_sums`): ``checksum = content XOR mix(n)``. It does not depend on where the block
+is stored, so one computation serves every layer a block passes through: a disk that verifies a
+read has computed the content sum of the bytes it returns, a RAID group derives each member
+disk's stored checksum from it (only the block number differs), and a block transfer sends it
+and re-checks it at the other site (:mod:`xvol.reference.volume.diff`). Block spaces that can
+hand these sums up and take them down offer ``read_blocks_summed`` / ``write_blocks_summed``
+(:class:`SummedSpace`); :func:`read_summed` and :func:`write_summed` use them when a space has
+them and compute the sums otherwise. The caller of a ``write_blocks_summed`` promises that the
+sums are the content sums of exactly those bytes (it has just computed them from the bytes, for
+instance while verifying a transfer); a wrong promise cannot return wrong data later, because
+the next read then fails its checksum.
+
 Uses: numpy only.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 import numpy.typing as npt
 
 from xvol.errors import InvalidArgumentError
-from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks
+from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks, BlockSpace
 
 Checksums = npt.NDArray[np.uint64]
 """A batch of checksums: a 1-D ``uint64`` array, one per block."""
@@ -56,6 +71,21 @@ def mix_numbers(numbers: npt.NDArray[np.int64] | npt.NDArray[np.uint64]) -> Chec
         return z ^ (z >> np.uint64(31))
 
 
+def content_sums(blocks: Blocks) -> Checksums:
+    """The content sum (the weighted sum, no block number) of each of ``blocks``, vectorised;
+    ``blocks`` may be a strided view of whole blocks (no copy is made then)."""
+    if blocks.ndim != 2 or blocks.shape[1] != BLOCK_SIZE or blocks.dtype != np.uint8:
+        raise InvalidArgumentError(
+            f"content_sums needs a uint8 array of shape (k, {BLOCK_SIZE}), "
+            f"got {blocks.dtype} {blocks.shape}"
+        )
+    if blocks.strides[1] != 1 or blocks.strides[0] % 8:
+        blocks = np.ascontiguousarray(blocks)
+    words = blocks.view(np.uint64)
+    sums: Checksums = np.einsum("ij,j->i", words, _C)
+    return sums
+
+
 def checksum_blocks(blocks: Blocks, numbers: BlockNumbers) -> Checksums:
     """Checksums of ``blocks[i]`` stored at block number ``numbers[i]``, vectorised."""
     if blocks.ndim != 2 or blocks.shape[1] != BLOCK_SIZE or blocks.dtype != np.uint8:
@@ -68,9 +98,7 @@ def checksum_blocks(blocks: Blocks, numbers: BlockNumbers) -> Checksums:
             f"checksum_blocks needs one block number per block: {numbers.shape} numbers "
             f"for {blocks.shape[0]} blocks"
         )
-    words = np.ascontiguousarray(blocks).view(np.uint64)
-    sums: Checksums = np.einsum("ij,j->i", words, _C)
-    return sums ^ mix_numbers(numbers)
+    return content_sums(blocks) ^ mix_numbers(numbers)
 
 
 def checksum_block(data: bytes | npt.NDArray[np.uint8], number: int) -> int:
@@ -85,3 +113,41 @@ def checksum_block(data: bytes | npt.NDArray[np.uint8], number: int) -> int:
 def zero_block_checksums(numbers: BlockNumbers) -> Checksums:
     """Checksums of all-zero blocks at ``numbers`` (the weighted sum of zeros is zero)."""
     return mix_numbers(numbers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Spaces that pass content sums up and down (see the module's docstring).
+
+
+class SummedSpace(BlockSpace, Protocol):
+    """A block space that returns the content sums it verified with every read, and stores
+    blocks whose content sums the caller already holds without computing them again."""
+
+    def read_blocks_summed(self, numbers: BlockNumbers) -> tuple[Blocks, Checksums]:
+        """Verified contents of many blocks and their content sums."""
+        ...
+
+    def write_blocks_summed(self, numbers: BlockNumbers, data: Blocks, sums: Checksums) -> None:
+        """Store ``data[i]`` at ``numbers[i]``; ``sums`` must be ``content_sums(data)``."""
+        ...
+
+
+def read_summed(space: BlockSpace, numbers: BlockNumbers) -> tuple[Blocks, Checksums]:
+    """Read ``numbers`` from ``space`` with their content sums (computed here when the space
+    does not hand them up)."""
+    read = getattr(space, "read_blocks_summed", None)  # cheaper than a Protocol isinstance
+    if read is not None:
+        data, sums = read(numbers)
+        return data, sums
+    data = space.read_blocks(numbers)
+    return data, content_sums(data)
+
+
+def write_summed(space: BlockSpace, numbers: BlockNumbers, data: Blocks, sums: Checksums) -> None:
+    """Write ``data`` to ``numbers`` of ``space``, handing down ``sums`` (``content_sums(data)``,
+    already computed by the caller) when the space takes them."""
+    write = getattr(space, "write_blocks_summed", None)
+    if write is not None:
+        write(numbers, data, sums)
+    else:
+        space.write_blocks(numbers, data)

@@ -30,6 +30,11 @@ bit flips, which really change the stored bytes):
 
 The RAID layer reads with :meth:`Disk.read_blocks_tolerant`, which returns the good blocks and a
 mask of the unreadable ones instead of raising, so it can treat each bad block as an erasure.
+Bulk paths: every read verifies with the block's *content sum* (:func:`.checksum.content_sums`)
+and hands it up (:meth:`Disk.read_blocks_summed`); a write given the content sums stores them
+mixed with the block numbers without reading the bytes again (:meth:`Disk.write_blocks_summed`).
+A request for one ascending run of blocks is served with slices of the storage, not with a
+gather or scatter of single blocks.
 
 Uses: numpy, :mod:`.block`, :mod:`.checksum`, :mod:`xvol.errors`.
 """
@@ -52,7 +57,12 @@ from xvol.errors import (
     StateError,
 )
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks
-from xvol.reference.storage.checksum import Checksums, checksum_blocks, zero_block_checksums
+from xvol.reference.storage.checksum import (
+    Checksums,
+    content_sums,
+    mix_numbers,
+    zero_block_checksums,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Errors: each names the disk (and the blocks) so that the RAID layer and people can act on it.
@@ -129,14 +139,55 @@ def block_from_bytes(data: bytes, what: str) -> Blocks:
 
 def last_write_wins(numbers: BlockNumbers, data: Blocks) -> tuple[BlockNumbers, Blocks]:
     """Drop earlier duplicates of a batch write so that the last write of each block wins."""
-    if numbers.size < 2:
+    keep = _last_writes(numbers)
+    if keep is None:
         return numbers, data
-    reversed_numbers = numbers[::-1]
-    unique, first = np.unique(reversed_numbers, return_index=True)
-    if unique.size == numbers.size:
-        return numbers, data
-    keep = np.sort(numbers.size - 1 - first)
     return numbers[keep], data[keep]
+
+
+def _last_writes(numbers: BlockNumbers) -> npt.NDArray[np.intp] | None:
+    """Positions of the last write of each block, in order; None when there is no duplicate."""
+    if numbers.size < 2 or bool((numbers[1:] > numbers[:-1]).all()):
+        return None  # strictly ascending (the bulk paths' case): no duplicate, no sort
+    unique, first = np.unique(numbers[::-1], return_index=True)
+    if unique.size == numbers.size:
+        return None
+    return np.sort(numbers.size - 1 - first)
+
+
+def last_write_wins_summed(
+    numbers: BlockNumbers, data: Blocks, sums: Checksums
+) -> tuple[BlockNumbers, Blocks, Checksums]:
+    """:func:`last_write_wins` for a write that carries content sums."""
+    keep = _last_writes(numbers)
+    if keep is None:
+        return numbers, data, sums
+    return numbers[keep], data[keep], sums[keep]
+
+
+def as_sums(sums: npt.ArrayLike, count: int, what: str) -> Checksums:
+    """``sums`` as a (count,) uint64 array, or InvalidArgumentError."""
+    array = np.asarray(sums)
+    if array.dtype != np.uint64 or array.shape != (count,):
+        raise InvalidArgumentError(
+            f"{what}: content sums must be a uint64 array of shape ({count},), "
+            f"got {array.dtype} {array.shape}"
+        )
+    return array
+
+
+def run_start(numbers: BlockNumbers) -> int | None:
+    """The first number if ``numbers`` is one non-empty ascending run ``a, a+1, ...``, else
+    None (bulk I/O then uses slices instead of a gather or scatter)."""
+    n = numbers.size
+    if n == 0:
+        return None
+    first = int(numbers[0])
+    if int(numbers[-1]) - first != n - 1:
+        return None
+    if n > 2 and not bool((numbers[1:] - numbers[:-1] == 1).all()):
+        return None
+    return first
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,6 +231,7 @@ class Disk:
         self.counters = IOCounters()
         self._failed = False
         self._latent: set[int] = set()
+        self._mix: Checksums | None = None
 
     # -- identity and state ------------------------------------------------------------------
 
@@ -236,32 +288,90 @@ class Disk:
         if self._failed:
             raise DiskFailedError(self._name)
 
+    def _mixes(self, nums: BlockNumbers | None, first: int, count: int) -> Checksums:
+        """``mix_numbers`` of the block numbers, from a table of the whole disk (8 bytes per
+        block, built on first use): of ``nums``, or (``nums`` None) of ``first, ..., first +
+        count - 1`` as a slice."""
+        if self._mix is None:
+            self._mix = mix_numbers(np.arange(self._block_count, dtype=np.int64))
+        if nums is not None:
+            return self._mix[nums]
+        return self._mix[first : first + count]
+
+    def _check_run(self, first: int, count: int, what: str) -> None:
+        if count < 1 or first < 0 or first + count > self._block_count:
+            raise InvalidArgumentError(
+                f"disk {self._name!r} {what}: run of {count} block(s) from {first} outside "
+                f"0..{self._block_count - 1}"
+            )
+
+    def read_verified(
+        self, numbers: npt.ArrayLike
+    ) -> tuple[Blocks, Checksums, npt.NDArray[np.bool_]]:
+        """The bulk read under the others: ``(data, sums, bad)`` where ``sums[i]`` is the
+        content sum of ``data[i]`` and ``bad[i]`` marks a block with a latent error or a
+        checksum mismatch. Without a copy: for one ascending run ``data`` is a read-only view
+        of the disk's storage, valid until the next write, and bad rows hold the stored bytes,
+        so the caller must copy what it keeps and never use a bad row. Raises
+        :class:`DiskFailedError` if the disk has failed."""
+        self._check_alive()
+        nums = as_block_numbers(numbers, self._block_count, f"disk {self._name!r} read")
+        first = run_start(nums)
+        if first is not None:
+            return self._verified(None, first, nums.size)
+        return self._verified(nums, 0, nums.size)
+
+    def read_run(self, first: int, count: int) -> tuple[Blocks, Checksums, npt.NDArray[np.bool_]]:
+        """:meth:`read_verified` of blocks ``first .. first + count - 1`` (a view, no copy)."""
+        self._check_alive()
+        self._check_run(first, count, "read")
+        return self._verified(None, first, count)
+
+    def _verified(
+        self, nums: BlockNumbers | None, first: int, count: int
+    ) -> tuple[Blocks, Checksums, npt.NDArray[np.bool_]]:
+        """Read and verify ``nums`` (a gather) or, when None, the run ``first`` + ``count``."""
+        if nums is None:
+            data: Blocks = self._data[first : first + count].view()
+            data.flags.writeable = False
+            stored = self._sums[first : first + count]
+        else:
+            data = self._data[nums]
+            stored = self._sums[nums]
+        sums = content_sums(data)
+        bad = (sums ^ self._mixes(nums, first, count)) != stored
+        if self._latent:
+            where = np.arange(first, first + count, dtype=np.int64) if nums is None else nums
+            bad |= np.isin(where, np.fromiter(self._latent, dtype=np.int64))
+        self.counters.reads += count
+        self.counters.bytes_read += count * BLOCK_SIZE
+        return data, sums, bad
+
     def read_blocks_tolerant(self, numbers: npt.ArrayLike) -> tuple[Blocks, npt.NDArray[np.bool_]]:
         """Read many blocks; return ``(data, bad)`` where ``bad[i]`` marks a block that had a
         latent error or a checksum mismatch (its ``data[i]`` is zeros, never the stored bytes).
         Raises :class:`DiskFailedError` if the disk has failed."""
-        self._check_alive()
-        nums = as_block_numbers(numbers, self._block_count, f"disk {self._name!r} read")
-        data: Blocks = self._data[nums]
-        bad = checksum_blocks(data, nums) != self._sums[nums]
-        if self._latent:
-            bad |= np.isin(nums, np.fromiter(self._latent, dtype=np.int64))
+        view, _, bad = self.read_verified(numbers)
+        data: Blocks = view if view.flags.writeable else np.array(view, dtype=np.uint8)
         if bad.any():
             data[bad] = 0
-        self.counters.reads += int(nums.size)
-        self.counters.bytes_read += int(nums.size) * BLOCK_SIZE
         return data, bad
 
-    def read_blocks(self, numbers: BlockNumbers) -> Blocks:
-        """Verified contents of many blocks; raises the first fault it meets (typed)."""
-        data, bad = self.read_blocks_tolerant(numbers)
+    def read_blocks_summed(self, numbers: BlockNumbers) -> tuple[Blocks, Checksums]:
+        """Verified contents of many blocks and their content sums; raises the first fault it
+        meets (typed)."""
+        view, sums, bad = self.read_verified(numbers)
         if bad.any():
             nums = np.asarray(numbers, dtype=np.int64)[bad]
             latent = [int(n) for n in nums if int(n) in self._latent]
             if latent:
                 raise LatentSectorError(self._name, latent)
             raise ChecksumMismatchError(self._name, [int(n) for n in nums])
-        return data
+        return (view if view.flags.writeable else np.array(view, dtype=np.uint8)), sums
+
+    def read_blocks(self, numbers: BlockNumbers) -> Blocks:
+        """Verified contents of many blocks; raises the first fault it meets (typed)."""
+        return self.read_blocks_summed(numbers)[0]
 
     def read_block(self, number: int) -> bytes:
         """Verified contents of one block."""
@@ -274,13 +384,45 @@ class Disk:
         nums = as_block_numbers(numbers, self._block_count, f"disk {self._name!r} write")
         blocks = as_blocks(data, nums.size, f"disk {self._name!r} write")
         nums, blocks = last_write_wins(nums, blocks)
-        sums = checksum_blocks(blocks, nums)
-        self._data[nums] = blocks  # data first, then checksum: a torn write is detectable
-        self._sums[nums] = sums
+        self._store(nums, blocks, content_sums(blocks))
+
+    def write_blocks_summed(self, numbers: BlockNumbers, data: Blocks, sums: Checksums) -> None:
+        """:meth:`write_blocks` for a caller that holds the content sums of ``data`` already
+        (``sums[i] == content_sums(data)[i]``): they are stored without reading the bytes."""
+        self._check_alive()
+        what = f"disk {self._name!r} write"
+        nums = as_block_numbers(numbers, self._block_count, what)
+        blocks = as_blocks(data, nums.size, what)
+        self._store(*last_write_wins_summed(nums, blocks, as_sums(sums, nums.size, what)))
+
+    def _store(self, nums: BlockNumbers, blocks: Blocks, sums: Checksums) -> None:
+        """The bulk write under the others (the RAID layer calls it directly), for callers that
+        checked their arguments (distinct
+        block numbers in range; ``blocks`` any ``(k, BLOCK_SIZE)`` uint8 array, strided views
+        included; ``sums`` its content sums): data first, then the checksums (content sum mixed
+        with the block number), so a torn write is detectable."""
+        self._check_alive()
+        first = run_start(nums)
+        if first is not None:
+            self._store_run(first, blocks, sums)
+            return
+        self._data[nums] = blocks
+        self._sums[nums] = sums ^ self._mixes(nums, 0, nums.size)
         if self._latent:
             self._latent.difference_update(int(n) for n in nums)
         self.counters.writes += int(nums.size)
         self.counters.bytes_written += int(nums.size) * BLOCK_SIZE
+
+    def _store_run(self, first: int, blocks: Blocks, sums: Checksums) -> None:
+        """:meth:`_store` of the run of ``len(blocks)`` blocks from ``first`` (in range)."""
+        self._check_alive()
+        count = len(blocks)
+        self._data[first : first + count] = blocks
+        self._sums[first : first + count] = sums ^ self._mixes(None, first, count)
+        if self._latent:
+            self._latent.difference_update(range(first, first + count))
+        self.counters.writes += count
+        self.counters.bytes_written += count * BLOCK_SIZE
 
     def write_block(self, number: int, data: bytes) -> None:
         """Store one block (exactly ``BLOCK_SIZE`` bytes) with its checksum."""
@@ -307,6 +449,13 @@ class MemoryDisk(Disk):
         super().__init__(name, block_count)
         self._data = np.zeros((block_count, BLOCK_SIZE), dtype=np.uint8)
         self._sums = zero_block_checksums(np.arange(block_count, dtype=np.int64))
+
+    def prefault(self) -> None:
+        """Touch every page of the disk's memory now (contents unchanged), so that later
+        writes do not pay the operating system's first-touch page faults, as a preallocated
+        device would not (benchmarks call it before they time anything)."""
+        first_bytes = self._data.reshape(-1)[::4096]  # one byte of every 4 KiB page
+        np.copyto(first_bytes, first_bytes.copy())  # (numpy skips a copy onto itself)
 
 
 # ---------------------------------------------------------------------------------------------

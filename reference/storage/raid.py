@@ -37,16 +37,27 @@ The section order follows the data:
    :class:`RaidDataLossError` names the failed disks; wrong data is never returned.
 4. **Writes**: a codeword whose data cells are all written is encoded without reads (full-stripe
    write). Otherwise the group counts I/Os and chooses the *additive* update (reconstruct-write:
-   read the unwritten data cells, encode) or the *subtractive* one (read-modify-write: read the old
-   written cells and affected parity, XOR the delta in). Both write the same cells, so the choice
-   is whichever reads less. A codeword with a failed or unreadable member is rebuilt first and then
-   rewritten (degraded write). All reads and reconstructions happen before the first write, so a
-   batch that fails with an error changes nothing.
+   read the unwritten data cells, encode) or the *subtractive* one (read-modify-write: read the
+   old written cells and affected parity, XOR the delta in). Both write the same cells, so the
+   choice is whichever reads less. A codeword with a failed or unreadable member is rebuilt first
+   and then rewritten (degraded write). All reads and reconstructions happen before the first
+   write, so a batch that fails with an error changes nothing.
+   **Bulk paths** (RAID-4 with one-block chunks and every disk healthy, :meth:`RaidGroup.
+   _runs_direct`): a run of consecutive logical blocks is one slice of every data disk. A run is
+   read slice by slice, each verified and copied once into place (:meth:`RaidGroup.
+   read_run_into`); its whole stripes are written without codeword arrays, the parity being the
+   XOR of the data columns (views of the caller's array) and each disk receiving one slice of
+   rows; the partial stripes at its ends take the same additive or subtractive choice cell by
+   cell (:meth:`RaidGroup.write_runs`). Any erasure met on the way sends the request down the
+   general path. Reads hand up the content sums the disks verified
+   (:meth:`RaidGroup.read_blocks_summed`), and writes take them
+   (:meth:`RaidGroup.write_blocks_summed`), so the disks' checksums of data blocks are derived,
+   not recomputed (see :mod:`.checksum`).
 5. **Maintenance**: :meth:`RaidGroup.rebuild` reconstructs a failed disk onto a spare,
    :meth:`RaidGroup.scrub` rewrites blocks whose checksums show corruption and reports (and
    repairs) parity that disagrees with checksum-verified data.
 
-Uses: numpy, :mod:`.block`, :mod:`.disk`, :mod:`xvol.errors`.
+Uses: numpy, :mod:`.block`, :mod:`.checksum`, :mod:`.disk`, :mod:`xvol.errors`.
 """
 
 from __future__ import annotations
@@ -60,14 +71,17 @@ import numpy.typing as npt
 
 from xvol.errors import DataLossError, InvalidArgumentError, StateError
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks
+from xvol.reference.storage.checksum import Checksums, content_sums
 from xvol.reference.storage.disk import (
     Disk,
     DiskFailedError,
     MemoryDisk,
     as_block_numbers,
     as_blocks,
+    as_sums,
     block_from_bytes,
     last_write_wins,
+    last_write_wins_summed,
 )
 
 RaidLevel = Literal["4", "5", "dp"]
@@ -387,11 +401,16 @@ class WriteStats:
     degraded: int = 0
 
 
+_Part = tuple[npt.NDArray[np.int64] | int, Blocks, Checksums | None]
+"""Writes to one disk: distinct disk blocks (or the first of a run of ``len(data)`` blocks),
+their data, their content sums (None: not known)."""
+
+
 @dataclass
 class _Pending:
-    """Writes computed for a batch but not yet issued: per disk slot, (disk blocks, data) parts."""
+    """Writes computed for a batch but not yet issued: per disk slot, a list of parts."""
 
-    by_disk: dict[int, list[tuple[npt.NDArray[np.int64], Blocks]]] = field(default_factory=dict)
+    by_disk: dict[int, list[_Part]] = field(default_factory=dict)
 
     def add(
         self, disks: npt.NDArray[np.int64], blocks: npt.NDArray[np.int64], data: Blocks
@@ -404,11 +423,33 @@ class _Pending:
         flat_data = data.reshape(-1, BLOCK_SIZE)
         first = int(flat_disks[0])
         if bool((flat_disks == first).all()):
-            self.by_disk.setdefault(first, []).append((flat_blocks, flat_data))
+            self.by_disk.setdefault(first, []).append((flat_blocks, flat_data, None))
             return
         for slot in np.unique(flat_disks).tolist():
             where = np.flatnonzero(flat_disks == slot)
-            self.by_disk.setdefault(slot, []).append((flat_blocks[where], flat_data[where]))
+            self.by_disk.setdefault(slot, []).append((flat_blocks[where], flat_data[where], None))
+
+    def add_run(self, slot: int, first: int, data: Blocks, sums: Checksums) -> None:
+        """Queue ``data`` (any ``(k, BLOCK_SIZE)`` view) with its content sums for the blocks
+        ``first ..`` of disk ``slot``."""
+        self.by_disk.setdefault(slot, []).append((first, data, sums))
+
+
+def _slice_of(where: npt.NDArray[np.intp]) -> slice | npt.NDArray[np.intp]:
+    """``where`` (ascending positions) as a slice when it is an arithmetic progression, so that
+    copies use strided slices instead of a gather or scatter; else ``where`` itself."""
+    n = where.size
+    if n == 0:
+        return where
+    first = int(where[0])
+    if n == 1:
+        return slice(first, first + 1)
+    step = int(where[1]) - first
+    if step <= 0 or int(where[-1]) - first != step * (n - 1):
+        return where
+    if n > 2 and not bool((where[1:] - where[:-1] == step).all()):
+        return where
+    return slice(first, int(where[-1]) + 1, step)
 
 
 class RaidGroup:
@@ -590,11 +631,14 @@ class RaidGroup:
 
     def _read_cells(
         self, disks: npt.NDArray[np.int64], blocks: npt.NDArray[np.int64]
-    ) -> tuple[Blocks, npt.NDArray[np.bool_]]:
-        """Read the given (disk slot, disk block) cells; failed disks and bad blocks -> ``bad``."""
+    ) -> tuple[Blocks, npt.NDArray[np.bool_], Checksums]:
+        """Read the given (disk slot, disk block) cells: ``(data, bad, sums)``; failed disks and
+        bad blocks -> ``bad`` (their data and sums are zeros), ``sums`` the content sums the
+        disks verified. One copy per cell: each disk's verified view goes straight into place."""
         flat_disks, flat_blocks = disks.ravel(), blocks.ravel()
-        out = np.zeros((flat_disks.size, BLOCK_SIZE), dtype=np.uint8)
+        out = np.empty((flat_disks.size, BLOCK_SIZE), dtype=np.uint8)
         bad = np.zeros(flat_disks.size, dtype=bool)
+        sums = np.zeros(flat_disks.size, dtype=np.uint64)
         for slot in np.unique(flat_disks).tolist():
             where = np.flatnonzero(flat_disks == slot)
             disk = self._disks[slot]
@@ -602,26 +646,31 @@ class RaidGroup:
                 bad[where] = True
                 continue
             try:
-                data, missing = disk.read_blocks_tolerant(flat_blocks[where])
+                data, content, missing = disk.read_verified(flat_blocks[where])
             except DiskFailedError:
                 bad[where] = True
                 continue
-            out[where] = data
-            bad[where] = missing
-        return out, bad
+            into = _slice_of(where)
+            out[into] = data
+            sums[into] = content
+            bad[into] = missing
+        if bad.any():
+            out[bad] = 0
+            sums[bad] = 0
+        return out, bad, sums
 
     def _write_cells(self, pending: _Pending) -> None:
-        """Issue computed writes, one call per disk; cells on failed disks are skipped."""
+        """Issue computed writes, one call per part; cells on failed disks are skipped."""
         for slot, parts in sorted(pending.by_disk.items()):
             disk = self._disks[slot]
             if disk.failed:
                 continue
-            if len(parts) == 1:
-                disk.write_blocks(parts[0][0], parts[0][1])
-            else:
-                disk.write_blocks(
-                    np.concatenate([b for b, _ in parts]), np.concatenate([d for _, d in parts])
-                )
+            for blocks, data, sums in parts:
+                known = content_sums(data) if sums is None else sums
+                if isinstance(blocks, int):
+                    disk._store_run(blocks, data, known)
+                else:
+                    disk._store(blocks, data, known)
 
     def _codeword_cells(
         self, codewords: npt.NDArray[np.int64]
@@ -675,7 +724,7 @@ class RaidGroup:
         for phase in phases:
             to_read = phase & ~tried & unsolved[:, None, None]
             if to_read.any():
-                data, bad = self._read_cells(disks[to_read], blocks[to_read])
+                data, bad, _ = self._read_cells(disks[to_read], blocks[to_read])
                 cw[to_read] = data.view(np.uint64).reshape(-1, WORDS)
                 known[to_read] = ~bad
                 tried |= to_read
@@ -739,10 +788,140 @@ class RaidGroup:
 
     def read_blocks(self, numbers: BlockNumbers) -> Blocks:
         """Verified contents of logical blocks, reconstructing erasures within tolerance."""
+        return self.read_blocks_summed(numbers)[0]
+
+    def _runs_direct(self) -> bool:
+        """Whether runs of logical blocks take the direct path: RAID-4 with one-block chunks,
+        every disk working and without latent errors (logical block ``n`` is then block
+        ``n // D`` of data disk ``n % D``, so a run is one slice of every data disk)."""
+        return (
+            self.level == "4"
+            and self.chunk_blocks == 1
+            and not any(disk.failed or disk._latent for disk in self._disks)
+        )
+
+    def _check_run(self, first: int, count: int, what: str) -> None:
+        if count < 1 or first < 0 or first + count > self.block_count:
+            raise InvalidArgumentError(
+                f"RAID group {self.name!r} {what}: run of {count} block(s) from {first} "
+                f"outside 0..{self.block_count - 1}"
+            )
+
+    def read_run_summed(self, first: int, count: int) -> tuple[Blocks, Checksums]:
+        """:meth:`read_blocks_summed` of the logical blocks ``first .. first + count - 1``."""
+        out = np.empty((count, BLOCK_SIZE), dtype=np.uint8)
+        sums = np.empty(count, dtype=np.uint64)
+        self.read_run_into(first, out, sums)
+        return out, sums
+
+    def read_run_into(self, first: int, out: Blocks, sums: Checksums) -> None:
+        """Read the logical blocks ``first .. first + len(out) - 1`` into ``out`` and their
+        content sums into ``sums``: one verified slice per data disk, copied once into place;
+        any erasure sends the request down the general path (which reconstructs)."""
+        count = len(out)
+        self._check_run(first, count, "read")
+        if self._runs_direct():
+            d = self.data_disks
+            for column in range(d):
+                at = (column - first) % d  # first position of the run on this disk
+                if at >= count:
+                    continue
+                rows = (count - at + d - 1) // d
+                view, content, bad = self._disks[column].read_run((first + at) // d, rows)
+                if bad.any():
+                    break
+                out[at::d] = view
+                sums[at::d] = content
+            else:
+                return
+        out[:], sums[:] = self.read_blocks_summed(np.arange(first, first + count, dtype=np.int64))
+
+    def write_run(self, first: int, data: Blocks, sums: Checksums | None) -> None:
+        """:meth:`write_blocks` (``sums`` None) or :meth:`write_blocks_summed` of the logical
+        blocks ``first .. first + len(data) - 1``."""
+        self.write_runs([(first, data, sums)])
+
+    def write_runs(self, runs: Sequence[tuple[int, Blocks, Checksums | None]]) -> None:
+        """Write disjoint runs of logical blocks, each ``(first, data, content sums or None)``
+        with ``data`` C-contiguous: every read any of them needs happens before the first
+        write. On RAID-4 (:meth:`_runs_direct`) whole stripes take the bulk path and the
+        partial stripes at the ends of a run the small-write path; otherwise the general
+        path."""
+        for first, data, _ in runs:
+            self._check_run(first, len(data), "write")
+        if not self._runs_direct():
+            numbers = np.concatenate([np.arange(f, f + len(x), dtype=np.int64) for f, x, _ in runs])
+            data = np.concatenate([x for _, x, _ in runs]) if len(runs) > 1 else runs[0][1]
+            given = [y for _, _, y in runs if y is not None]
+            sums = np.concatenate(given) if len(given) == len(runs) else None
+            self._write(numbers, data, sums)
+            return
+        self.last_write = WriteStats()
+        pending = _Pending()
+        d = self.data_disks
+        edges: dict[int, list[tuple[int, Blocks, Checksums | None]]] = {}
+        for first, data, sums in runs:
+            count = len(data)
+            head = min(count, -first % d)
+            whole = (count - head) // d
+            tail = head + whole * d
+            for k in [*range(head), *range(tail, count)]:  # cells of partial stripes
+                stripe, column = divmod(first + k, d)
+                known = None if sums is None else sums[k : k + 1]
+                edges.setdefault(stripe, []).append((column, data[k : k + 1], known))
+            if whole:
+                part = None if sums is None else sums[head:tail]
+                stripe = (first + head) // d
+                self._plan_full_stripes(stripe, stripe + whole, data[head:tail], part, pending)
+        if edges and not self._plan_partial_stripes(edges, pending):
+            # an unreadable cell: the general path rebuilds its codeword first
+            cells = [(s * d + c, row) for s, group in edges.items() for c, row, _ in group]
+            numbers = np.array([n for n, _ in cells], dtype=np.int64)
+            self._plan_codewords(numbers, np.concatenate([row for _, row in cells]), pending)
+        self._write_cells(pending)
+
+    def _plan_partial_stripes(
+        self, edges: dict[int, list[tuple[int, Blocks, Checksums | None]]], pending: _Pending
+    ) -> bool:
+        """Plan the writes of the cells ``edges[stripe] = [(column, data (1, BLOCK_SIZE),
+        content sum or None), ...]`` of partial RAID-4 stripes (chunk 1): additive (read the
+        unwritten cells) or subtractive (read the old cells and the parity), whichever reads
+        less, as the general path chooses. False, with nothing planned, if a cell cannot be
+        read."""
+        d = self.data_disks
+        planned: list[tuple[int, npt.NDArray[np.uint64], bool]] = []
+        for stripe, cells in edges.items():
+            written = {column for column, _, _ in cells}
+            additive = d - len(written) <= len(written) + 1
+            reads = [c for c in range(d) if c not in written] if additive else [*written, d]
+            # additive: new cells ^ the unwritten ones; subtractive: new ^ old cells ^ old parity
+            parity = np.zeros(WORDS, dtype=np.uint64)
+            for _, row, _ in cells:
+                parity ^= row[0].view(np.uint64)
+            for c in reads:
+                view, _, bad = self._disks[c].read_run(stripe, 1)
+                if bad[0]:
+                    return False
+                parity ^= view[0].view(np.uint64)
+            planned.append((stripe, parity, additive))
+        for stripe, parity, additive in planned:  # all reads done: queue the writes
+            if additive:
+                self.last_write.additive += 1
+            else:
+                self.last_write.subtractive += 1
+            for column, row, known in edges[stripe]:
+                pending.add_run(column, stripe, row, content_sums(row) if known is None else known)
+            block = parity.view(np.uint8).reshape(1, BLOCK_SIZE)
+            pending.add_run(d, stripe, block, content_sums(block))
+        return True
+
+    def read_blocks_summed(self, numbers: BlockNumbers) -> tuple[Blocks, Checksums]:
+        """:meth:`read_blocks` and the content sum of every block returned (the ones the disks
+        verified; computed for reconstructed blocks)."""
         nums = as_block_numbers(numbers, self.block_count, f"RAID group {self.name!r} read")
         g, r, c = self.decompose(nums)
         disks, blocks = self.cell_location(g, r, c)
-        out, bad = self._read_cells(disks, blocks)
+        out, bad, sums = self._read_cells(disks, blocks)
         if bad.any():
             bad_index = np.flatnonzero(bad)
             good_index = np.flatnonzero(~bad)
@@ -767,7 +946,8 @@ class RaidGroup:
                 sel = bad_index[in_part]
                 rebuilt = cw[inverse[in_part] - part.start, r[sel], c[sel]]
                 out[sel] = rebuilt.view(np.uint8).reshape(-1, BLOCK_SIZE)
-        return out
+            sums[bad_index] = content_sums(out[bad_index])
+        return out, sums
 
     def read_block(self, number: int) -> bytes:
         """Verified contents of one logical block."""
@@ -786,13 +966,88 @@ class RaidGroup:
         nums = as_block_numbers(numbers, self.block_count, f"RAID group {self.name!r} write")
         blocks = as_blocks(data, nums.size, f"RAID group {self.name!r} write")
         nums, blocks = last_write_wins(nums, blocks)
+        self._write(nums, blocks, None)
+
+    def write_blocks_summed(self, numbers: BlockNumbers, data: Blocks, sums: Checksums) -> None:
+        """:meth:`write_blocks` for a caller that holds the content sums of ``data`` already;
+        the data disks' checksums are derived from them (see :mod:`.checksum`)."""
+        what = f"RAID group {self.name!r} write"
+        nums = as_block_numbers(numbers, self.block_count, what)
+        blocks = as_blocks(data, nums.size, what)
+        self._write(*last_write_wins_summed(nums, blocks, as_sums(sums, nums.size, what)))
+
+    def _write(self, nums: BlockNumbers, blocks: Blocks, sums: Checksums | None) -> None:
+        """Plan every cell write of a checked batch (distinct numbers), then issue them: runs
+        of whole RAID-4 stripes by the bulk path, the rest codeword by codeword."""
         self.last_write = WriteStats()
         if nums.size == 0:
             return
+        pending = _Pending()
+        runs = self._full_stripe_runs(nums)
+        if runs:
+            rest = np.ones(nums.size, dtype=bool)
+            for start, stop, _, _ in runs:
+                rest[start:stop] = False
+            if rest.any():
+                self._plan_codewords(nums[rest], blocks[rest], pending)
+            for start, stop, first, end in runs:
+                part = None if sums is None else sums[start:stop]
+                self._plan_full_stripes(first, end, blocks[start:stop], part, pending)
+        else:
+            self._plan_codewords(nums, blocks, pending)
+        self._write_cells(pending)
+
+    def _full_stripe_runs(self, nums: BlockNumbers) -> list[tuple[int, int, int, int]]:
+        """For RAID-4 with every disk working and ``nums`` strictly ascending: the runs of
+        whole stripes the batch covers, as (first position, end position, first stripe, end
+        stripe); [] otherwise."""
+        per = self.blocks_per_stripe
+        if self.level != "4" or nums.size < per or any(disk.failed for disk in self._disks):
+            return []
+        if not bool((nums[1:] > nums[:-1]).all()):
+            return []
+        stripe = nums // per
+        starts = np.flatnonzero(np.r_[True, stripe[1:] != stripe[:-1]])
+        full = starts[np.diff(np.r_[starts, nums.size]) == per]
+        if full.size == 0:
+            return []
+        numbers = stripe[full]
+        breaks = np.flatnonzero(np.diff(numbers) != 1) + 1
+        return [
+            (int(full[a]), int(full[b - 1]) + per, int(numbers[a]), int(numbers[b - 1]) + 1)
+            for a, b in zip(
+                np.r_[0, breaks].tolist(), np.r_[breaks, full.size].tolist(), strict=True
+            )
+        ]
+
+    def _plan_full_stripes(
+        self, first: int, end: int, blocks: Blocks, sums: Checksums | None, pending: _Pending
+    ) -> None:
+        """Queue the writes of whole RAID-4 stripes ``[first, end)`` holding ``blocks`` (in
+        logical order): each data disk gets one slice of rows (a view of ``blocks``), the parity
+        disk their XOR; checksums come from the content sums (computed here when None)."""
+        count, d, chunk = end - first, self.data_disks, self.chunk_blocks
+        if sums is None:
+            sums = content_sums(blocks)
+        columns = blocks.reshape(count, d, chunk, BLOCK_SIZE)
+        parity = np.bitwise_xor.reduce(columns.view(np.uint64), axis=1)  # (count, chunk, WORDS)
+        parity_blocks = parity.reshape(count * chunk, WORDS).view(np.uint8)
+        column_sums = sums.reshape(count, d, chunk)
+        for j in range(d):
+            pending.add_run(
+                j,
+                first * chunk,
+                columns[:, j].reshape(count * chunk, BLOCK_SIZE),
+                column_sums[:, j].reshape(-1),
+            )
+        pending.add_run(d, first * chunk, parity_blocks, content_sums(parity_blocks))
+        self.last_write.full_stripe += count * chunk
+
+    def _plan_codewords(self, nums: BlockNumbers, blocks: Blocks, pending: _Pending) -> None:
+        """Plan the writes of ``blocks`` codeword by codeword (any level, any pattern)."""
         g, r, c = self.decompose(nums)
         codewords, inverse = np.unique(g, return_inverse=True)
         inverse = inverse.ravel()
-        pending = _Pending()
         parts = list(self._chunks(codewords.size))
         if len(parts) == 1:
             self._plan_writes(codewords, inverse, r, c, blocks, pending)
@@ -807,7 +1062,6 @@ class RaidGroup:
                 blocks[in_part],
                 pending,
             )
-        self._write_cells(pending)
 
     def _plan_writes(
         self,
@@ -846,7 +1100,7 @@ class RaidGroup:
         read_index = np.full(read_mask.shape, -1, dtype=np.int64)
         old = np.zeros((0, WORDS), dtype=np.uint64)
         if read_mask.any():
-            data, bad = self._read_cells(disks[read_mask], cell_blocks[read_mask])
+            data, bad, _ = self._read_cells(disks[read_mask], cell_blocks[read_mask])
             old = data.view(np.uint64).reshape(-1, WORDS)
             read_index[read_mask] = np.arange(old.shape[0])
             hit = np.zeros(read_mask.shape, dtype=bool)
@@ -1003,7 +1257,7 @@ class RaidGroup:
         for part in self._chunks(total):
             codewords = codewords_all[part]
             disks, blocks = self._codeword_cells(codewords)
-            data, bad = self._read_cells(disks, blocks)
+            data, bad, _ = self._read_cells(disks, blocks)
             bad = bad.reshape(disks.shape)
             cw = data.view(np.uint64).reshape(*disks.shape, WORDS)
             failed = np.array([disk.failed for disk in self._disks], dtype=bool)[disks]

@@ -30,6 +30,17 @@ destination needs to commit. :class:`ApplySession` writes them into a destinatio
 verifies every checksum (:class:`~xvol.errors.IntegrityError`, nothing committed), and commits
 the result atomically as a snapshot with the source's UUID, name and CP number.
 
+Record checksums (:func:`record_checksums`). Each record carries two 64-bit values: the block's
+*content sum* (the position-weighted code of :mod:`xvol.reference.storage.checksum`, which the
+disks store too) and the same sum mixed with the record's block number, so the destination
+detects both damaged bytes and a record delivered under another block number. The source does not
+compute the content sums a second time: its space hands up the sums its disks verified while
+reading (:func:`~xvol.reference.storage.checksum.read_summed`). The destination computes them
+once from the bytes it received, compares, and hands the same sums down with the write
+(:func:`~xvol.reference.storage.checksum.write_summed`), so its disks store their checksums
+without reading the batch again. One checksum pass at each end, and every byte verified at
+both.
+
 Resuming an interrupted transfer. The destination writes a record only into a block that no
 committed root of the destination references (checked per batch; the source's allocator never
 hands out a block that ``base`` holds, and the destination holds nothing outside its snapshots).
@@ -44,7 +55,8 @@ continues from a checkpoint with the source's ``diff.batches(start_after=checkpo
 committed blocks are never re-sent. A later layer persists the checkpoint once the space has
 made the batch durable.
 
-Uses: numpy, hashlib, :mod:`.layout`, :mod:`.volume` (its snapshot records and allocation maps).
+Uses: numpy, :mod:`.layout`, :mod:`.volume` (its snapshot records and allocation maps),
+:mod:`xvol.reference.storage` (block spaces and content sums).
 """
 
 from __future__ import annotations
@@ -65,6 +77,12 @@ from xvol.errors import (
     StateError,
 )
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks, VolumeSpace
+from xvol.reference.storage.checksum import (
+    content_sums,
+    mix_numbers,
+    read_summed,
+    write_summed,
+)
 from xvol.reference.volume.layout import (
     FIRST_DATA_BLOCK,
     NDIRECT,
@@ -86,7 +104,7 @@ from xvol.reference.volume.volume import (
 
 DEFAULT_BATCH_BLOCKS = 1024
 Checksums = npt.NDArray[np.uint64]
-"""``(k, 2)`` checksums, one pair per block (see :func:`~.layout.block_checksums`)."""
+"""``(k, 2)`` checksums, one pair per record (see :func:`record_checksums`)."""
 
 # --------------------------------------------------------------------------------------------
 # Records of a diff stream
@@ -109,10 +127,24 @@ class DiffHeader:
     numbers_digest: int
 
 
+def record_checksums(
+    numbers: BlockNumbers,
+    content: npt.NDArray[np.uint64],
+    mixed: npt.NDArray[np.uint64] | None = None,
+) -> Checksums:
+    """The ``(k, 2)`` checksums of records for blocks ``numbers`` whose content sums are
+    ``content``: the content sum, and the content sum mixed with the block number (``mixed``:
+    ``mix_numbers(numbers)`` when the caller has it already)."""
+    out = np.empty((len(numbers), 2), dtype=np.uint64)
+    out[:, 0] = content
+    out[:, 1] = content ^ (mix_numbers(numbers) if mixed is None else mixed)
+    return out
+
+
 @dataclass(frozen=True)
 class BlockBatch:
-    """A batch of diff records: ``numbers[i]`` gets ``data[i]``, whose checksum is
-    ``checksums[i]``."""
+    """A batch of diff records: ``numbers[i]`` gets ``data[i]``, whose checksums are
+    ``checksums[i]`` (:func:`record_checksums`)."""
 
     numbers: BlockNumbers
     data: Blocks
@@ -120,14 +152,15 @@ class BlockBatch:
 
 
 def numbers_digest(numbers: BlockNumbers, start: int = 0) -> int:
-    """Order-independent 64-bit digest of block numbers (a sum of splitmix64 mixes), resumable:
+    """Order-independent 64-bit digest of block numbers (a sum of splitmix64 mixes, the same
+    mixes as :func:`~xvol.reference.storage.checksum.mix_numbers`), resumable:
     ``numbers_digest(b, numbers_digest(a)) == numbers_digest(concat(a, b))``."""
-    with np.errstate(over="ignore"):
-        z = numbers.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-        total = int(z.sum(dtype=np.uint64)) if len(z) else 0
+    return _mixes_digest(mix_numbers(numbers), start)
+
+
+def _mixes_digest(mixed: npt.NDArray[np.uint64], start: int) -> int:
+    """:func:`numbers_digest` from the numbers' mixes."""
+    total = int(mixed.sum(dtype=np.uint64)) if len(mixed) else 0
     return (start + total) % (1 << 64)
 
 
@@ -166,8 +199,8 @@ class BlockDiff:
         first = int(np.searchsorted(self.numbers, start_after, side="right"))
         for lo in range(first, len(self.numbers), batch_blocks):
             numbers = self.numbers[lo : lo + batch_blocks]
-            data = self._space.read_blocks(numbers)
-            yield BlockBatch(numbers, data, block_checksums(data))
+            data, content = read_summed(self._space, numbers)
+            yield BlockBatch(numbers, data, record_checksums(numbers, content))
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,8 +294,10 @@ def _walk_born_after(
             file_meta, _, file_data = _walk_roots(space, np.concatenate(files), threshold)
             found.append(file_meta)
             found.append(file_data)
-    out: BlockNumbers = np.unique(np.concatenate(found))
-    nonzero: BlockNumbers = out[out != 0]
+    out: BlockNumbers = np.sort(np.concatenate(found))  # sort + mask: np.unique hashes, slower
+    keep = out != 0
+    keep[1:] &= out[1:] != out[:-1]
+    nonzero: BlockNumbers = out[keep]
     return nonzero
 
 
@@ -424,6 +459,8 @@ class ApplySession:
         numbers, data = batch.numbers, batch.data
         if data.shape != (len(numbers), BLOCK_SIZE) or batch.checksums.shape != (len(numbers), 2):
             raise InvalidArgumentError("batch arrays do not match in shape")
+        if data.dtype != np.uint8:
+            raise InvalidArgumentError(f"batch data must be uint8 bytes, got {data.dtype}")
         if len(numbers) == 0:
             return
         cursor = self._checkpoint.cursor
@@ -431,7 +468,10 @@ class ApplySession:
             raise InvalidArgumentError("diff records must arrive in ascending block order")
         if numbers[0] < FIRST_DATA_BLOCK or numbers[-1] >= self.dest.block_count:
             raise InvalidArgumentError("diff record outside the destination's data blocks")
-        bad = np.flatnonzero((block_checksums(data) != batch.checksums).any(axis=1))
+        content = content_sums(data)  # the one checksum pass at the destination
+        mixed = mix_numbers(numbers)  # for the records' checksums and the checkpoint digest
+        expected = record_checksums(numbers, content, mixed)
+        bad = np.flatnonzero((expected != batch.checksums).any(axis=1))
         if len(bad):
             raise IntegrityError(
                 f"diff record for block {int(numbers[bad[0]])} fails its checksum "
@@ -442,8 +482,8 @@ class ApplySession:
             # A block a destination root already references may only be sent again with the
             # bytes it holds (after a restore, the target shares blocks with an older common
             # snapshot); it is then left alone, never rewritten.
-            held = block_checksums(self.dest.space.read_blocks(numbers[busy]))
-            differ = (held != batch.checksums[busy]).any(axis=1)
+            _, held = read_summed(self.dest.space, numbers[busy])
+            differ = held != content[busy]
             if differ.any():
                 raise StateError(
                     f"block {int(numbers[busy[np.flatnonzero(differ)[0]]])} is in use on "
@@ -452,14 +492,14 @@ class ApplySession:
                 )
             fresh = np.ones(len(numbers), dtype=bool)
             fresh[busy] = False
-            self.dest.space.write_blocks(numbers[fresh], data[fresh])
+            write_summed(self.dest.space, numbers[fresh], data[fresh], content[fresh])
         else:
-            self.dest.space.write_blocks(numbers, data)
+            write_summed(self.dest.space, numbers, data, content)
         self._checkpoint = ApplyCheckpoint(
             self.header.target.uuid,
             int(numbers[-1]),
             self._checkpoint.applied + len(numbers),
-            numbers_digest(numbers, self._checkpoint.digest),
+            _mixes_digest(mixed, self._checkpoint.digest),
         )
 
     def commit(self) -> SnapshotInfo:
@@ -506,5 +546,6 @@ __all__ = [
     "diff_snapshots",
     "full_scan_diff",
     "numbers_digest",
+    "record_checksums",
     "replicate",
 ]
