@@ -292,3 +292,17 @@ def test_a_schedule_needs_a_configured_interval() -> None:
     pair.run(co.initialize(VS, XV))
     with pytest.raises(StateError, match="no schedule"):
         pair.run(co.run_schedule(VS, XV, until=100.0))
+
+
+def test_lag_reports_the_age_of_the_exported_data_in_link_seconds() -> None:
+    pair, co = make_pair()
+    a = pair.site("A")
+    pair.run(co.initialize(VS, XV))
+    taken = pair.now
+    pair.env.run(until=pair.now + 30.0)
+    a.snapshot(VS, XV, "newer")
+    lag = pair.run(co.lag(VS, XV))
+    assert lag.behind == ("newer",)
+    assert lag.seconds is not None and 30.0 <= lag.seconds <= pair.now - taken + 1.0
+    pair.run(co.update(VS, XV))
+    assert pair.run(co.lag(VS, XV)).seconds is not None

@@ -178,12 +178,15 @@ class FailoverResult:
 @dataclass(frozen=True)
 class MirrorLag:
     """Lag of a mirror: the exported snapshot ID, the newest source snapshot, the source
-    snapshots newer than the exported one, and the blocks the members are behind."""
+    snapshots newer than the exported one, the blocks the members are behind, and the age in
+    seconds of the oldest member copy the destination holds (the link's time now minus when
+    the source took it; None when the link has no clock or the time is unknown)."""
 
     exported: int | None
     newest: str | None
     behind: tuple[str, ...]
     blocks: int
+    seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -690,11 +693,15 @@ class MirroringCoordinator:
         exported = group.exported
         newer = [r.name for r in rows.records if exported is None or r.snapshot_id > exported]
         blocks = 0
+        ages: list[float | None] = []
         for rel in self.tables.relationships(vserver, volume):
             member_lag = yield from self._replicator(rel, group.config).lag()
             blocks += member_lag.blocks
+            ages.append(member_lag.seconds)
         newest = rows.records[-1].name if rows.records else None
-        return MirrorLag(exported, newest, tuple(newer), blocks)
+        known = [a for a in ages if a is not None]
+        seconds = max(known) if known and len(known) == len(ages) else None
+        return MirrorLag(exported, newest, tuple(newer), blocks, seconds)
 
     # -- verification ------------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -450,7 +451,12 @@ class SourceProxy:
             for row in site.snapshots(request.vserver, request.volume):
                 if row.name == request.name:
                     return SnapshotReply(row)
-            return SnapshotReply(site.snapshot(request.vserver, request.volume, request.name))
+            record = site.snapshot(request.vserver, request.volume, request.name)
+            if self.replication.clock is not None:  # when each member's copy was taken
+                now = self.replication.clock()
+                for entry in record.volumes:
+                    self.replication.snapshot_times[uuid.UUID(entry.uuid)] = now
+            return SnapshotReply(record)
         if isinstance(request, ChangesRequest):
             if request.target is None:
                 after = active_files(site.cluster, request.vserver, request.volume)
