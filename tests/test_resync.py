@@ -211,3 +211,27 @@ def test_random_schedules_keep_the_mirror_consistent_and_lose_no_acknowledged_wr
     assert mirror.files(VS, XV) == {p: view.read(p) for p, _g in view.walk()}
     pair.run(co.update(VS, XV))
     assert mirror.files(VS, XV) == primary.files(VS, XV)
+
+
+def test_an_empty_directory_made_at_the_old_primary_is_listed_and_preserved() -> None:
+    a = build_site("A", seed=1, data_constituents=1)
+    b = build_site("B", seed=2, volume=None)
+    pair = SitePair(a, b)
+    a.write(VS, XV, "/f", b"base")
+    pair.run(MirroringCoordinator(b, pair.link("B", "A")).initialize(VS, XV))
+    xv = a.cluster.expandable(VS, XV)
+    xv.mkdir("/empty-at-a")
+    xv.mkdir("/full-at-a")
+    a.write(VS, XV, "/full-at-a/file", b"x")
+    pair.disaster()
+    MirroringCoordinator(b, pair.link("B", "A")).failover(VS, XV)
+    pair.reconnect()
+    resync = Resync(MirroringCoordinator(a, pair.link("A", "B")), VS, XV)
+    plan = pair.run(resync.plan())
+    assert list(plan.discarded_paths) == ["/empty-at-a/", "/full-at-a/file"]
+    result = pair.run(resync.run())
+    assert result.preserved is not None
+    kept = a.open_snapshot(VS, result.preserved, "preserved")
+    assert {e.name for e in kept.readdir("/")} >= {"empty-at-a", "full-at-a"}
+    assert b"kept directory /empty-at-a/" in kept.read(PRESERVED_MANIFEST)
+    assert not any(e.name == "empty-at-a" for e in xv.readdir("/"))  # rolled back

@@ -53,6 +53,7 @@ from xvol.reference.mirror.site import (
     snapshot_files,
 )
 from xvol.reference.repository.expandable import ExpandableVolume
+from xvol.reference.snapshots.snapshot_access import SnapshotView
 from xvol.reference.snapshots.snapshot_table import SnapshotRecord
 from xvol.reference.snapshots.volume_snapshots import VolumeSnapshots
 
@@ -188,6 +189,19 @@ class Resync:
         if common is not None:
             before = snapshot_files(site.open_snapshot(vs, vol, common.snapshot_id))
         discarded = changed_paths(before, now) if common is not None else sorted(now)
+        # directories clients created here since the common snapshot that no discarded file
+        # lies in (those are recreated around the kept files): listed as "<path>/"
+        made = _directories(site.cluster.expandable(vs, vol)) - (
+            _directories(site.open_snapshot(vs, vol, common.snapshot_id))
+            if common is not None
+            else set()
+        )
+        discarded = sorted(
+            [
+                *discarded,
+                *(f"{d}/" for d in made if not any(p.startswith(f"{d}/") for p in discarded)),
+            ]
+        )
         dropped = [r.name for r in mine_all if not any(_same(r, t) for t in theirs)]
         changes = yield from channel.request(
             ChangesRequest(
@@ -260,7 +274,10 @@ class Resync:
         target = site.cluster.expandable(vs, name)
         lines = []
         for path in plan.discarded_paths:
-            if path in now:
+            if path.endswith("/"):
+                _make_directories(target, path)
+                lines.append(f"kept directory {path}")
+            elif path in now:
                 _make_parents(target, path)
                 target.create(path, now[path])
                 lines.append(f"kept {path}")
@@ -289,12 +306,31 @@ class Resync:
             self.coordinator.restore_exported(vs, vol, plan.common)
 
 
-def _make_parents(xv: ExpandableVolume, path: str) -> None:
-    """Create the directories above ``path`` in expandable volume ``xv``."""
-    parts = [p for p in path.split("/") if p][:-1]
+def _directories(tree: ExpandableVolume | SnapshotView) -> set[str]:
+    """Every directory path under ``/`` of a live expandable volume or a snapshot view."""
+    found: set[str] = set()
+    stack = ["/"]
+    while stack:
+        directory = stack.pop()
+        for entry in tree.readdir(directory):
+            if entry.is_dir:
+                path = directory.rstrip("/") + "/" + entry.name
+                found.add(path)
+                stack.append(path)
+    return found
+
+
+def _make_directories(xv: ExpandableVolume, path: str) -> None:
+    """Create directory ``path`` and every directory above it in expandable volume ``xv``."""
+    parts = [p for p in path.split("/") if p]
     for i in range(1, len(parts) + 1):
         with contextlib.suppress(AlreadyExistsError):
             xv.mkdir("/" + "/".join(parts[:i]))
+
+
+def _make_parents(xv: ExpandableVolume, path: str) -> None:
+    """Create the directories above ``path`` in expandable volume ``xv``."""
+    _make_directories(xv, path.rsplit("/", 1)[0])
 
 
 __all__ = [

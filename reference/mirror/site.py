@@ -451,12 +451,12 @@ class SourceProxy:
             for row in site.snapshots(request.vserver, request.volume):
                 if row.name == request.name:
                     return SnapshotReply(row)
-            record = site.snapshot(request.vserver, request.volume, request.name)
+            taken = site.snapshot(request.vserver, request.volume, request.name)
             if self.replication.clock is not None:  # when each member's copy was taken
                 now = self.replication.clock()
-                for entry in record.volumes:
+                for entry in taken.volumes:
                     self.replication.snapshot_times[uuid.UUID(entry.uuid)] = now
-            return SnapshotReply(record)
+            return SnapshotReply(taken)
         if isinstance(request, ChangesRequest):
             if request.target is None:
                 after = active_files(site.cluster, request.vserver, request.volume)
