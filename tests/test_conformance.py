@@ -14,6 +14,7 @@ from xvol.verification.conformance import (
     Outcome,
     begin_operation,
     build,
+    reclassify,
     rename_slots,
     replay_trace,
     request_violations,
@@ -152,7 +153,7 @@ def test_reused_client_slots_become_distinct_reference_operations() -> None:
 
 
 def test_traces_the_reference_cannot_express_are_counted_as_not_replayable() -> None:
-    bug = Trace("fence", _config("held", "write-ahead", bugs=["retry-deferred"]), (), "x")
+    bug = Trace("fence", _config("held", "write-ahead", bugs=["made-up"]), (), "x")
     stale = _trace(
         _config("held", "write-ahead"),
         "no-lost-request",
@@ -160,7 +161,11 @@ def test_traces_the_reference_cannot_express_are_counted_as_not_replayable() -> 
         ("resume", {"op": "c1", "volume": "NS"}),
     )
     mirror = Trace("mirror", {}, (), "x")
-    for t, why in ((bug, "bug toggles"), (stale, "stale queued"), (mirror, "fence traces only")):
+    for t, why in (
+        (bug, "no replay injection"),
+        (stale, "stale queued"),
+        (mirror, "fence traces only"),
+    ):
         r = replay_trace(t)
         assert r.outcome is Outcome.NOT_REPLAYABLE and why in r.reason
 
@@ -188,3 +193,75 @@ def test_the_request_checks_see_duplicate_runs_and_gates_left_closed_after_the_g
     setup.xv.gate("NS").close()
     found = request_violations(setup, setup.run.events)
     assert set(found) == {"no-lost-request", "unfence-on-failure"}
+
+
+def test_a_trace_sharing_a_replay_is_judged_on_its_own_property() -> None:
+    shared = replay_trace(NAMED_AVAILABILITY)
+    # the same steps under an order that differs only after the stages the trace reaches
+    other = Trace(
+        "fence",
+        _config("held", "write-ahead", ["DC2", "DC1", "NS", "OLS"]),
+        NAMED_AVAILABILITY.steps,
+        "named-availability",
+    )
+    again = reclassify(shared, other)
+    assert again.trace is other and again.outcome is Outcome.REPRODUCED
+    assert again.events == shared.events and again.divergence is None
+    integrity = Trace("fence", other.config, other.steps, "integrity")
+    assert reclassify(shared, integrity).outcome is Outcome.NOT_REPRODUCED
+    assert reclassify(shared, Trace("fence", other.config, other.steps, None)).outcome is (
+        Outcome.BROKEN
+    )
+    assert reclassify(shared, NAMED_AVAILABILITY).outcome is Outcome.REPRODUCED
+
+
+def test_a_replay_record_names_the_defence_that_prevented_an_injected_bug() -> None:
+    r = replay_trace(NAMED_AVAILABILITY)
+    record = r.to_json()
+    assert record["outcome"] == "reproduced" and record["prevented_by"] == ""
+    assert Outcome.PREVENTED.value == "prevented"
+
+
+def test_the_injected_protocol_bugs_reproduce_their_counterexamples_on_the_reference() -> None:
+    begin = ("begin", {"op": "c1", "kind": "write", "object": "o1"})
+    no_unfence = _config("held", "write-ahead", bugs=["no-unfence-on-failure"])
+    kept = _trace(
+        no_unfence,
+        "unfence-on-failure",
+        _p("fence", "NS"),
+        ("fail", {"reason": "injected"}),
+        _p("delete-group"),
+    )
+    r = replay_trace(kept)
+    assert r.outcome is Outcome.REPRODUCED and r.divergence is None
+    waiting = _trace(
+        no_unfence,
+        "no-lost-request",
+        begin,
+        _p("fence", "NS"),
+        _c("namespace-lookup", "NS", "defer"),
+        ("fail", {"reason": "injected"}),
+        _p("delete-group"),
+    )
+    r = replay_trace(waiting)
+    assert (
+        r.outcome is Outcome.REPRODUCED
+        and "waits at fenced NS" in r.violations["no-lost-request"][0]
+    )
+    retry = _trace(
+        _config("held", "write-ahead", bugs=["retry-deferred"]),
+        "no-lost-request",
+        begin,
+        _p("fence", "NS"),
+        _c("namespace-lookup", "NS", "defer"),
+        ("fail", {"reason": "injected"}),
+        _p("unfence", "NS"),
+        _c("namespace-lookup", "NS"),
+        ("resume", {"op": "c1", "volume": "NS"}),
+    )
+    r = replay_trace(retry)
+    assert r.outcome is Outcome.REPRODUCED and r.divergence is None
+    assert "ran ['namespace-lookup', 'namespace-lookup']" in r.violations["no-lost-request"][0]
+    # without the injected bug the reference unfences first: the same trace does not fit
+    plain = Trace("fence", _config("held", "write-ahead"), kept.steps, kept.violated)
+    assert replay_trace(plain).outcome is Outcome.NOT_REPRODUCED

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -19,7 +20,7 @@ from rich.table import Table
 
 from xvol.errors import InvalidArgumentError
 from xvol.verification import report
-from xvol.verification.suites import Cell, SuiteOptions, SuiteReport, available, load
+from xvol.verification.suites import Cell, SuiteOptions, SuiteReport, available, load, run_order
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -72,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
         transient=True,
     ) as bar:
         sink = _RichProgress(bar)
-        for name in names:
-            reports.append(load(name).run(options, sink))
+        for name in run_order(names):
+            reports.append(load(name).run(replace(options, earlier=tuple(reports)), sink))
     _print(console, reports, every=args.all_cells)
     if args.json:
         report.write_json(reports, args.json)

@@ -31,13 +31,18 @@ snapshot it produced, for every property of the model:
   operation waits at a closed gate;
 * ``unfence-on-failure``: once the group is deleted, no volume is fenced and every gate is open.
 
+The model's protocol bugs are injected by this replay only (:func:`replay_with_bugs`; the
+reference's code has no bug toggle): ``no-unfence-on-failure`` deletes a failed job's group
+without its unfence steps, ``retry-deferred`` runs a stale queued request's D-module request a
+second time.
+
 Each replay is *reproduced* (the violated property is violated on the reference), *not
-reproduced*, or *not replayable* (the trace uses something the reference cannot express: a
-protocol bug toggle, a duplicate run of a stale queued request, an unknown operation), with the
-reason; a safe trace must leave every property intact. Where the reference's event sequence
-departs from the model's (a step ran where the model deferred it, or the reverse), the first
-difference is recorded. Uses the reference (cluster, repository, snapshots), the vocabulary and
-errors; never the model (it takes traces as data).
+reproduced*, or *not replayable* (the trace uses something the reference cannot express: an
+unknown bug toggle, a duplicate run of a stale queued request without the ``retry-deferred``
+bug, an unknown operation), with the reason; a safe trace must leave every property intact.
+Where the reference's event sequence departs from the model's (a step ran where the model
+deferred it, or the reverse), the first difference is recorded. Uses the reference (cluster,
+repository, snapshots), the vocabulary and errors; never the model (it takes traces as data).
 """
 
 from __future__ import annotations
@@ -54,13 +59,21 @@ from xvol.reference.repository.expandable import ExpandableVolume
 from xvol.reference.repository.steps import OpState
 from xvol.reference.snapshots.interleave import Interleaving
 from xvol.reference.snapshots.snapshot_access import SnapshotAccessLayer, integrity_violations
-from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
+from xvol.reference.snapshots.snapshot_coordinator import (
+    Phase,
+    ProtocolStep,
+    SnapshotJobManager,
+)
 from xvol.vocabulary import (
+    NAMESPACE_VOLUME,
+    OLS_VOLUME,
+    STEP_ROLE,
     Action,
     FenceMode,
     FenceOrder,
     OperationKind,
     StepDiscipline,
+    StepKind,
     Trace,
     TraceStep,
     VolumeRole,
@@ -68,6 +81,8 @@ from xvol.vocabulary import (
     role_of,
 )
 
+FENCE_BUGS = frozenset({"no-unfence-on-failure", "retry-deferred"})
+"""The fence model's protocol bugs this replay can inject (:func:`replay_with_bugs`)."""
 PROPERTIES = (
     "integrity",
     "named-availability",
@@ -88,13 +103,16 @@ class Outcome(StrEnum):
     SAFE = "safe"  # a safe trace: every property holds on the reference too
     BROKEN = "broken"  # a safe trace breaks a property on the reference
     NOT_REPLAYABLE = "not-replayable"  # the reference cannot express the trace
+    PREVENTED = "prevented"  # an injected bug: a defence of the reference stops it (named)
 
 
 @dataclass
 class Replay:
     """The result of one replay. ``violations`` maps each property broken on the reference to
     the evidence; ``divergence`` is the first entry where the reference's events differ from
-    the trace's (``None`` when they agree step for step); ``events`` is the reference's log."""
+    the trace's (``None`` when they agree step for step); ``events`` is the reference's log;
+    ``prevented_by`` names the reference's defence that stopped an injected bug (outcome
+    ``prevented``, mirror traces only)."""
 
     trace: Trace
     outcome: Outcome
@@ -102,6 +120,7 @@ class Replay:
     violations: dict[str, list[str]] = field(default_factory=dict)
     divergence: str | None = None
     events: list[TraceStep] = field(default_factory=list)
+    prevented_by: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -110,6 +129,7 @@ class Replay:
             "reason": self.reason,
             "violations": self.violations,
             "divergence": self.divergence,
+            "prevented_by": self.prevented_by,
             "events": [e.to_json() for e in self.events],
         }
 
@@ -132,7 +152,9 @@ def rename_slots(trace: Trace) -> Trace:
     reuses a slot for successive operations; the reference's operation IDs are unique).
     Raises :class:`NotReplayableError` for a client step of a slot with no operation, or a
     stale-queue RESUME (no step: the model's duplicate run of a request whose operation moved
-    on, which the reference's scheduler cannot do)."""
+    on, which the reference's scheduler cannot do) unless the trace's ``retry-deferred`` bug
+    is injected: then the entry is marked ``stale``."""
+    retry = "retry-deferred" in (trace.config.get("bugs") or [])
     count: dict[str, int] = {}
     current: dict[str, str] = {}
     steps = []
@@ -144,7 +166,9 @@ def rename_slots(trace: Trace) -> Trace:
             current[slot] = args["op"] = f"{slot}.{count[slot]}"
         elif step.action in (Action.STEP, Action.DEFER, Action.RESUME):
             slot = str(args.get("op"))
-            if "step" not in args:
+            if "step" not in args and retry and step.action is Action.RESUME:
+                args["stale"] = True
+            elif "step" not in args:
                 raise NotReplayableError(
                     f"entry {i} {step}: a stale queued request runs again (a duplicate); the "
                     "reference's scheduler keeps one pending step per operation"
@@ -172,16 +196,18 @@ class Setup:
     run: Interleaving
     goids: dict[str, int]
     creates: dict[str, str] = field(default_factory=dict)  # create op ID -> model object
+    paths: dict[str, list[str]] = field(default_factory=dict)  # op ID -> volumes of its steps
+    bugs: frozenset[str] = frozenset()  # protocol bugs this replay injects (FENCE_BUGS)
 
 
 def build(config: Mapping[str, Any], *, seed: int = 0) -> Setup:
     """The reference under ``config`` (a fence-trace config record). The model's initial
     objects ``o1..o<present>`` exist as files ``/o<i>`` on ``DC<1 + (i-1) mod n>`` (the
     model's ``home``)."""
-    if config.get("bugs"):
+    bugs = frozenset(str(b) for b in config.get("bugs") or [])
+    if bugs - FENCE_BUGS:
         raise NotReplayableError(
-            f"protocol bug toggles {list(config['bugs'])} exist only in the model; the "
-            "reference implements the protocol without them"
+            f"protocol bug toggles {sorted(bugs - FENCE_BUGS)} have no replay injection here"
         )
     n = int(config["n"])
     cluster = Cluster(
@@ -210,7 +236,7 @@ def build(config: Mapping[str, Any], *, seed: int = 0) -> Setup:
     job = SnapshotJobManager(cluster).start(
         VSERVER, VOLUME, SNAPSHOT, order=order, mode=FenceMode(config["mode"])
     )
-    return Setup(cluster, xv, Interleaving(xv, job, seed=seed), goids)
+    return Setup(cluster, xv, Interleaving(xv, job, seed=seed), goids, bugs=bugs)
 
 
 def begin_operation(setup: Setup, step: TraceStep) -> None:
@@ -224,6 +250,7 @@ def begin_operation(setup: Setup, step: TraceStep) -> None:
     except ValueError as exc:
         raise NotReplayableError(f"unknown operation kind in {step}") from exc
     _settle_creates(setup)
+    setup.paths[op] = _planned_path(setup, kind, obj, str(step.args.get("location", "")))
     if kind is OperationKind.CREATE:
         location = int(str(step.args["location"])[2:])
         xv.submit(kind, xv.op_create(path, obj.encode(), location=location), op_id=op)
@@ -239,10 +266,36 @@ def begin_operation(setup: Setup, step: TraceStep) -> None:
             raise NotReplayableError(f"{step}: the reference knows no GOID for {obj} yet")
         goid = setup.goids[obj]
         if kind is OperationKind.MIGRATE:
-            target = int(str(step.args["location"])[2:])
-            xv.submit(kind, xv.op_migrate(goid, target), op_id=op)
+            to = int(str(step.args["location"])[2:])
+            xv.submit(kind, xv.op_migrate(goid, to), op_id=op)
         else:
             xv.submit(kind, xv.op_read_object(goid), op_id=op)
+
+
+def _planned_path(setup: Setup, kind: OperationKind, obj: str, target: str) -> list[str]:
+    """The volumes the operation's steps will touch, in order, as the reference stands when it
+    begins: a data step goes to the create's or the migration's target, else to the object's
+    location in the OLS (left out when the object has none: the operation will fail)."""
+    home = None
+    if obj in setup.goids:
+        try:
+            home = f"DC{setup.xv.locate(setup.goids[obj]).location_id}"
+        except XvolError:
+            home = None
+    path = []
+    for k in operation_steps(kind, setup.xv.discipline):
+        role = STEP_ROLE[k]
+        if role is VolumeRole.NAMESPACE:
+            path.append(NAMESPACE_VOLUME)
+        elif role is VolumeRole.OLS:
+            path.append(OLS_VOLUME)
+        elif kind is OperationKind.CREATE or (
+            kind is OperationKind.MIGRATE and k is StepKind.DATA_COPY
+        ):
+            path.append(target)
+        elif home is not None:
+            path.append(home)
+    return path
 
 
 def _settle_creates(setup: Setup) -> None:
@@ -261,7 +314,8 @@ def _settle_creates(setup: Setup) -> None:
 
 def availability_violations(setup: Setup, events: list[TraceStep]) -> dict[str, list[str]]:
     """Per availability property, the operations admitted by the namespace (named access) or
-    the OLS (raw access) while a volume later on their path was fenced, and then deferred."""
+    the OLS (raw access) while a volume later on their path (a step they took later, or one
+    still ahead of them) was fenced, and then deferred."""
     fenced: set[str] = set()
     first: dict[str, tuple[int, str, frozenset[str]]] = {}  # op -> (index, volume, fenced)
     later: dict[str, list[tuple[int, TraceStep]]] = {}
@@ -284,6 +338,7 @@ def availability_violations(setup: Setup, events: list[TraceStep]) -> dict[str, 
         if not entry:
             continue
         path = {str(e.args["volume"]) for _, e in later.get(op, [])}
+        path |= set(setup.paths.get(op, [])[1:])  # the steps it has not taken yet
         record = setup.xv.scheduler.records.get(op)
         if record is not None and record.next_step is not None:
             path.add(record.next_step.volume)
@@ -341,6 +396,53 @@ def request_violations(setup: Setup, events: list[TraceStep]) -> dict[str, list[
     return found
 
 
+def replay_with_bugs(setup: Setup, trace: Trace) -> None:
+    """Replay a renamed trace entry by entry, injecting the configuration's protocol bugs with
+    the reference's own primitives (test-only; the reference's code path has no bug toggle):
+
+    * ``no-unfence-on-failure``: a DELETE_GROUP of a failed job is taken at once (the job's
+      delete-group step), without the unfence steps the reference's job takes first, so its
+      fences (closed gates) stay;
+    * ``retry-deferred``: a stale queued request (a RESUME entry marked ``stale``) runs the
+      operation's last step again: the same D-module request, executed a second time.
+
+    Raises :class:`InvalidArgumentError` (through the interleaving) at an entry the reference
+    cannot take."""
+    run, job = setup.run, setup.run.job
+    assert job is not None
+    last: dict[str, Any] = {}  # op -> the step object it ran last
+    for step in trace.steps:
+        if step.action is Action.BEGIN:
+            begin_operation(setup, step)
+        elif step.action in (Action.STEP, Action.DEFER, Action.RESUME):
+            op = str(step.args["op"])
+            if step.args.get("stale"):
+                if op not in last:
+                    raise NotReplayableError(f"{step}: {op} has run no step to retry")
+                again = last[op]
+                again.run()
+                run.events.append(
+                    TraceStep(
+                        Action.RESUME, {"op": op, "step": again.kind.value, "volume": again.volume}
+                    )
+                )
+                continue
+            record = setup.xv.scheduler.records.get(op)
+            pending = None if record is None else record.next_step
+            moved = run.run_script([(op, StepKind(str(step.args["step"])))])
+            if pending is not None and moved and moved[-1].action is not Action.DEFER:
+                last[op] = pending
+        elif (
+            step.action is Action.DELETE_GROUP
+            and "no-unfence-on-failure" in setup.bugs
+            and job.phase is Phase.FAILED
+            and not job.ended
+        ):
+            run.events.append(job._delete_group().step)
+        else:
+            run.run_script([ProtocolStep.from_trace(step)])
+
+
 def integrity_after(setup: Setup) -> list[str]:
     """Run the job to its end (protocol steps only) and walk its snapshot, if it committed."""
     run = setup.run
@@ -356,12 +458,16 @@ def integrity_after(setup: Setup) -> list[str]:
     return integrity_violations(view.check_references())
 
 
-def _divergence(trace: Trace, events: list[TraceStep]) -> str | None:
-    """The first non-BEGIN entry of ``trace`` the reference's ``events`` do not match."""
+def _divergence(trace: Trace, events: list[TraceStep], *, retried: bool = False) -> str | None:
+    """The first non-BEGIN entry of ``trace`` the reference's ``events`` do not match. With
+    ``retried`` (the ``retry-deferred`` bug) a model STEP of a deferred operation, its retried
+    request, matches the reference's RESUME of it."""
     steps = [s for s in trace.steps if s.action is not Action.BEGIN]
+    client = {Action.STEP, Action.RESUME}
     for i, (want, got) in enumerate(zip(steps, events, strict=False), 1):
         keys = ("op", "step", "volume")
-        if want.action is not got.action or any(
+        same = want.action is got.action or (retried and {want.action, got.action} == client)
+        if not same or any(
             k in want.args and str(want.args[k]) != str(got.args.get(k)) for k in keys
         ):
             return f"entry {i}: the model took {want}, the reference {got}"
@@ -391,7 +497,10 @@ def replay_trace(trace: Trace, *, seed: int = 0) -> Replay:
     run = setup.run
     stopped = ""
     try:
-        run.replay(renamed, lambda step: begin_operation(setup, step))
+        if setup.bugs:
+            replay_with_bugs(setup, renamed)
+        else:
+            run.replay(renamed, lambda step: begin_operation(setup, step))
     except NotReplayableError as exc:
         return Replay(trace, Outcome.NOT_REPLAYABLE, str(exc), events=list(run.events))
     except XvolError as exc:
@@ -404,7 +513,7 @@ def replay_trace(trace: Trace, *, seed: int = 0) -> Replay:
         broken = integrity_after(setup)
         if broken:
             violations["integrity"] = broken
-    divergence = stopped or _divergence(renamed, events)
+    divergence = stopped or _divergence(renamed, events, retried="retry-deferred" in setup.bugs)
     if trace.violated is not None:
         ok = trace.violated in violations
         outcome = Outcome.REPRODUCED if ok else Outcome.NOT_REPRODUCED
@@ -415,3 +524,27 @@ def replay_trace(trace: Trace, *, seed: int = 0) -> Replay:
     if stopped:
         reason = f"{reason}; {stopped}" if reason else stopped
     return Replay(trace, outcome, reason, violations, divergence, events)
+
+
+def reclassify(shared: Replay, trace: Trace) -> Replay:
+    """The replay of ``trace`` judged on ``shared``, the replay of a trace with the same steps
+    on the same instance (the suite replays such traces once): the same events and violations,
+    the outcome for ``trace``'s own property."""
+    if trace == shared.trace or shared.outcome is Outcome.NOT_REPLAYABLE:
+        return Replay(
+            trace,
+            shared.outcome,
+            shared.reason,
+            shared.violations,
+            shared.divergence,
+            shared.events,
+            shared.prevented_by,
+        )
+    if trace.violated is None:
+        outcome = Outcome.BROKEN if shared.violations else Outcome.SAFE
+        reason = "; ".join(sorted(shared.violations))
+    elif trace.violated in shared.violations:
+        outcome, reason = Outcome.REPRODUCED, ""
+    else:
+        outcome, reason = Outcome.NOT_REPRODUCED, f"{trace.violated} holds on the reference"
+    return Replay(trace, outcome, reason, shared.violations, shared.divergence, shared.events)

@@ -36,6 +36,8 @@ class SuiteOptions:
     quick: bool = False
     workers: int = 2
     seed: int = 0
+    earlier: tuple[SuiteReport, ...] = field(default=(), compare=False, repr=False)
+    """Reports of the suites this run finished before (see :func:`run_order`)."""
 
 
 class Progress(Protocol):
@@ -172,6 +174,13 @@ def available() -> list[str]:
         for m in pkgutil.iter_modules(package.__path__)
         if m.name.startswith(PREFIX)
     )
+
+
+def run_order(names: list[str]) -> list[str]:
+    """The order to run suites ``names`` in: the conformance suite last, so that it can be
+    handed the others' reports (``SuiteOptions.earlier``) and replay their counterexamples
+    instead of searching for them again."""
+    return sorted(names, key=lambda name: name == "conformance")
 
 
 def load(name: str) -> ModuleType:

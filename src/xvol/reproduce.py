@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,10 +77,10 @@ def run_suites(
 ) -> tuple[list[Product], list[SuiteReport]]:
     """Run every verification suite; the report files and the reports."""
     from xvol.verification import report
-    from xvol.verification.suites import SuiteOptions, available, load
+    from xvol.verification.suites import SuiteOptions, available, load, run_order
 
     options = SuiteOptions(quick=quick, workers=workers)
-    reports = []
+    reports: list[SuiteReport] = []
     with Progress(
         TextColumn("{task.description:<40}"),
         BarColumn(),
@@ -88,8 +88,11 @@ def run_suites(
         console=console,
         transient=True,
     ) as bar:
-        for name in available():
-            reports.append(load(name).run(options, _Bar(bar, f"verify {name}")))
+        for name in run_order(available()):
+            run = load(name).run
+            reports.append(
+                run(replace(options, earlier=tuple(reports)), _Bar(bar, f"verify {name}"))
+            )
     out.mkdir(parents=True, exist_ok=True)
     json_path, markdown_path = out / "verify.json", out / "verify.md"
     report.write_json(reports, json_path)
