@@ -1,19 +1,31 @@
 """The z3 engine: bounded model checking, inductive invariants, Houdini, k-induction.
 
-Each function here is one kind of proof obligation, posed on a fresh solver of its own (no
-global solver, no global options): every query has a fixed random seed and a timeout, and an
-``unknown`` answer is carried up as the verdict ``unknown``, never read as "safe" nor raised as
-a crash. Uses z3, :mod:`xvol.model.symbolic` (the z3 meaning of a system) and, to replay every
-counterexample before it is believed, :mod:`xvol.model.concrete` via :mod:`xvol.model.trace`.
+Each kind of proof obligation has a function of its own here. Every query has a fixed random
+seed and a timeout, and an ``unknown`` answer is carried up as the verdict ``unknown``, never
+read as "safe" nor raised as a crash. No global solver and no global options: a solver lives
+inside the call that made it. Uses z3, :mod:`xvol.model.symbolic` (the z3 meaning of a
+system) and, to replay every counterexample before it is believed, :mod:`xvol.model.concrete`
+via :mod:`xvol.model.trace`.
 
 Verdicts (:class:`Verdict`):
 
 * ``proved``: an inductive invariant (or a k-induction step) was checked, with every
   obligation shown in :attr:`Result.obligations`: the invariant holds initially, every action
-  preserves it (one query per action), and it implies the property;
+  preserves it (one query per action, or one over the whole relation), and it implies the
+  property;
 * ``violated``: a counterexample of minimal length (iterative deepening), replayed concretely;
 * ``bounded``: no violation up to ``depth`` steps, but no proof;
 * ``unknown``: the solver gave up (timeout or incompleteness) before either.
+
+How the queries are posed, so that a whole verdict matrix is cheap. Queries that belong
+together share one incremental solver, on which what they share is asserted once: BMC of a
+family of instances (one unrolling, one literal per instance, one query per depth for every
+open instance and property, :func:`bmc_family`); Houdini on a family (the transition relation
+once, and the counterexamples to induction found on one instance tried on the next,
+:class:`CtiPool`); Houdini and re-checks one action at a time (the invariant once, then per
+action its guard and the weakest precondition of the conjuncts it can change,
+:func:`houdini_actions`). The parameterised proofs give every property an invariant and a
+proof of its own (:func:`prove_every_n`).
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ import z3
 
 from xvol.errors import InvalidArgumentError
 from xvol.model.concrete import ConcreteSystem
-from xvol.model.logic import Action, Instance, Invariant, System, Value, and_
+from xvol.model.logic import Action, Instance, Invariant, System, Value, symbols_of
 from xvol.model.symbolic import Encoder
 from xvol.model.trace import Counterexample, EngineDisagreement, replay
 
@@ -67,6 +79,7 @@ class Obligation:
         if self.kind == "preserve" and not self.action:
             where = " by every action (one query over the whole relation)"
         what = {
+            "frame": "is unchanged (the action updates no symbol it mentions)",
             "init": "holds initially",
             "preserve": "is preserved",
             "implies": f"implies '{prop}'",
@@ -170,70 +183,89 @@ def bmc_family(
     limits: Limits = Limits(),
     *,
     vary: Sequence[str] = (),
+    props_of: Sequence[Sequence[str]] | None = None,
+    invariants_of: Sequence[Sequence[Invariant]] | None = None,
 ) -> list[dict[str, Result]]:
-    """:func:`bmc` for several instances that differ only in the rigid symbols ``vary``: the
-    unrolling (with stutter steps, so that deadlocking runs fit) is encoded once, one step at a
-    time as the deepest instance needs it (a step is never encoded before some query needs it),
-    on one incremental solver; each instance's values are asserted in a solver scope of their
-    own."""
-    for p in props:
+    """:func:`bmc` for several instances that differ only in the rigid symbols ``vary``, all
+    searched together. ``props_of`` (default: ``props`` for each) says which properties to
+    search on which instance; ``invariants_of`` gives, per instance, conjuncts already proved
+    inductive on it (they hold in every reachable state, so asserting them on every step of
+    the unrolling removes no run, only unreachable states the solver would otherwise explore).
+
+    How. One incremental solver holds the unrolling, encoded once, one step at a time as the
+    search deepens, without stutter steps: a run of ``d`` steps is searched only after every
+    shorter one was ruled out, so it needs no padding. Each instance's rigid values (and its
+    invariants) are asserted under an *instance literal*, and a query's goal is passed as an
+    assumption, never asserted: nothing is retracted, and what the solver learns serves every
+    later query. At depth ``d`` one query asks whether *some* open (instance, property) pair is
+    violated after exactly ``d`` steps: unsat closes depth ``d`` for all of them at once; a
+    model names an instance, and every open property of it that the model violates gets this
+    run as its counterexample, shortest because all smaller depths were unsat for it (the run
+    is decoded and replayed on the concrete interpreter before it is believed)."""
+    wanted = [list(props) for _ in instances] if props_of is None else [list(p) for p in props_of]
+    if len(wanted) != len(instances) or (
+        invariants_of is not None and len(invariants_of) != len(instances)
+    ):
+        raise InvalidArgumentError("props_of and invariants_of need one entry per instance")
+    for p in {p for ps in wanted for p in ps}:
         system.property(p)
     start = time.perf_counter()
+    out: list[dict[str, Result]] = [{} for _ in instances]
+    if not any(wanted):
+        return out
     encoder = Encoder(system, instances[0], vary=vary)
+    ctx = encoder.ctx
     steps: list[tuple[Any, list[dict[Any, Any]]]] = []
     negated: dict[tuple[str, int], Any] = {}
+    concrete: dict[int, ConcreteSystem] = {}
     with _solver(encoder, limits) as solver:
         solver.add(encoder.init(0))
-        shared = time.perf_counter() - start
-        out = []
-        for instance in instances:
-            begin = time.perf_counter()
-            concrete = ConcreteSystem(system, instance)
-            facts = encoder.rigid_facts(instance)
-            solver.push()
-            solver.add(*facts)
-            results: dict[str, Result] = {}
-            unfinished = list(props)
-            for depth in range(max_depth + 1):
-                if depth > len(steps):
-                    # unroll lazily, one step at a time, at the outermost scope (shared by
-                    # the later instances): the instance's scope is closed and reopened
-                    solver.pop()
-                    formula, selector, params = encoder.transition(depth - 1, stutter=True)
-                    solver.add(formula)
-                    steps.append((selector, params))
-                    solver.push()
-                    solver.add(*facts)
-                for p in props:
+        literal = []
+        single = len(instances) == 1  # then its facts hold outright: no literal needed
+        for i, instance in enumerate(instances):
+            a = z3.BoolVal(True, ctx) if single else z3.Bool(f"instance!{i}", ctx)
+            literal.append(a)
+            solver.add(*[z3.Implies(a, f) for f in encoder.rigid_facts(instance)])
+
+        def strengthen(depth: int) -> None:
+            if invariants_of is None:
+                return
+            for i, invariant in enumerate(invariants_of):
+                if invariant and wanted[i]:
+                    terms = [encoder.term(x.formula, depth) for x in invariant]
+                    if single:
+                        solver.add(*terms)
+                    else:
+                        solver.add(z3.Implies(literal[i], z3.And(*terms)))
+
+        strengthen(0)
+        open_ = {i: list(ps) for i, ps in enumerate(wanted) if ps}
+        for depth in range(max_depth + 1):
+            if not open_:
+                break
+            if depth > len(steps):
+                formula, selector, params = encoder.transition(depth - 1)
+                solver.add(formula)
+                steps.append((selector, params))
+                strengthen(depth)
+            for ps in open_.values():
+                for p in ps:
                     if (p, depth) not in negated:
-                        negated[p, depth] = z3.Not(encoder.term(system.property(p).formula, depth))
-                while unfinished:
-                    # one query for all open properties; a model refutes some of them, and
-                    # is a shortest counterexample for each (none failed at lower depths)
-                    solver.push()
-                    solver.add(z3.Or(*[negated[p, depth] for p in unfinished]))
-                    answer = solver.check()
-                    elapsed = shared + time.perf_counter() - begin
-                    if answer == z3.sat:
-                        model = solver.model()
-                        run = _decode_run(encoder, model, steps[:depth])
-                        hit = [
-                            p for p in unfinished if z3.is_true(model.eval(negated[p, depth], True))
-                        ]
-                        for p in hit:
-                            cex = replay(concrete, p, run, engine="z3")
-                            results[p] = Result(
-                                p,
-                                Verdict.VIOLATED,
-                                depth,
-                                elapsed,
-                                method="bmc",
-                                counterexample=cex,
-                            )
-                            unfinished.remove(p)
-                    elif answer != z3.unsat:
-                        for p in unfinished:
-                            results[p] = Result(
+                        formula = system.property(p).formula
+                        negated[p, depth] = z3.Not(encoder.term(formula, depth))
+            while open_:
+                cases = [
+                    z3.And(literal[i], z3.Or(*[negated[p, depth] for p in ps]))
+                    for i, ps in open_.items()
+                ]
+                answer = solver.check(z3.Or(*cases))
+                elapsed = time.perf_counter() - start
+                if answer == z3.unsat:
+                    break
+                if answer != z3.sat:
+                    for i, ps in open_.items():
+                        for p in ps:
+                            out[i][p] = Result(
                                 p,
                                 Verdict.UNKNOWN,
                                 depth - 1,
@@ -241,23 +273,42 @@ def bmc_family(
                                 method="bmc",
                                 detail=f"solver: {solver.reason_unknown()} at depth {depth}",
                             )
-                        unfinished = []
-                    solver.pop()
-                    if answer != z3.sat:
-                        break
-                if not unfinished:
+                    open_ = {}
                     break
-            solver.pop()
-            for p in unfinished:
-                results[p] = Result(
+                model = solver.model()
+                run = _decode_run(encoder, model, steps[:depth])
+                named = [i for i in open_ if z3.is_true(model.eval(literal[i], True))]
+                for i in [*named, *(i for i in open_ if i not in named)]:
+                    if i not in concrete:
+                        concrete[i] = ConcreteSystem(system, instances[i])
+                    if i in named:
+                        hit = [
+                            p for p in open_[i] if z3.is_true(model.eval(negated[p, depth], True))
+                        ]
+                    else:
+                        # the same run may violate another instance's open properties: then
+                        # it is a shortest counterexample there too (depth d - 1 was unsat
+                        # for them), checked by replaying it on that instance
+                        end = concrete[i].run(run)
+                        hit = [] if end is None else concrete[i].violations(end, open_[i])
+                    for p in hit:
+                        cex = replay(concrete[i], p, run, engine="z3")
+                        out[i][p] = Result(
+                            p, Verdict.VIOLATED, depth, elapsed, method="bmc", counterexample=cex
+                        )
+                        open_[i].remove(p)
+                    if not open_[i]:
+                        del open_[i]
+        for i, ps in open_.items():
+            for p in ps:
+                out[i][p] = Result(
                     p,
                     Verdict.BOUNDED,
                     max_depth,
-                    shared + time.perf_counter() - begin,
+                    time.perf_counter() - start,
                     method="bmc",
                     detail=f"no violation in {max_depth} steps",
                 )
-            out.append(results)
     return out
 
 
@@ -286,8 +337,10 @@ def _decode_run(
 class Step:
     """One-step induction queries on a shared encoding (finite mode): the whole transition
     relation (all actions, a selector naming the one taken) is encoded once from copy 0 to
-    copy 1, and a per-action query fixes the selector. :meth:`use` selects the instance of
-    the family whose varying rigid values hold in the following queries."""
+    copy 1 on one solver, and a per-action query fixes the selector; the initial-state and
+    implication queries, about copy 0 alone, share a second solver. :meth:`use` selects the
+    instance of the family whose varying rigid values hold in the following queries (a
+    solver scope on each)."""
 
     def __init__(
         self, system: System, instance: Instance, limits: Limits, vary: Sequence[str] = ()
@@ -295,30 +348,38 @@ class Step:
         self.system = system
         self.encoder = Encoder(system, instance, vary=vary)
         self.limits = limits
-        formula, self.selector, _ = self.encoder.transition(0)
+        formula, self.selector, self.params = self.encoder.transition(0)
         self.width = self.selector.size()
         self.facts: list[Any] = self.encoder.rigid_facts(instance)
+        self.cti: Cti | None = None  # the last failing preservation query's model
+        # the last preservation query over the whole relation: its conjuncts and outcome
+        self.last: tuple[tuple[str, ...], Obligation] | None = None
         self._solver_cm = _solver(self.encoder, limits)
         self.solver = self._solver_cm.__enter__()
         self.solver.add(formula)
-        self.solver.push()
-        self.solver.add(*self.facts)
+        self._state_cm = _solver(self.encoder, limits)
+        self.states = self._state_cm.__enter__()
+        for solver in (self.solver, self.states):
+            solver.push()
+            solver.add(*self.facts)
 
     def use(self, instance: Instance) -> None:
         self.facts = self.encoder.rigid_facts(instance)
-        self.solver.pop()
-        self.solver.push()
-        self.solver.add(*self.facts)
+        for solver in (self.solver, self.states):
+            solver.pop()
+            solver.push()
+            solver.add(*self.facts)
 
     def init(self, invariant: Sequence[Invariant]) -> Obligation:
         start = time.perf_counter()
-        with _solver(self.encoder, self.limits) as solver:
-            solver.add(*self.facts, self.encoder.init(0))
-            terms = [(i.name, self.encoder.term(i.formula, 0)) for i in invariant]
-            solver.push()
-            solver.add(z3.Not(z3.And(*[t for _, t in terms])))
-            answer = solver.check()
-            failing = _false_in(solver, answer, terms, exact=True)
+        solver = self.states
+        solver.push()
+        solver.add(self.encoder.init(0))
+        terms = [(i.name, self.encoder.term(i.formula, 0)) for i in invariant]
+        solver.add(z3.Not(z3.And(*[t for _, t in terms])))
+        answer = solver.check()
+        failing = _false_in_model(solver, answer, terms)
+        solver.pop()
         return Obligation("init", None, _outcome(answer), failing, time.perf_counter() - start)
 
     def action(self, k: int | None, invariant: Sequence[Invariant]) -> Obligation:
@@ -330,37 +391,53 @@ class Step:
             solver.add(self.selector == z3.BitVecVal(k, self.width, self.encoder.ctx))
         solver.add(*[self.encoder.term(i.formula, 0) for i in invariant])
         terms = [(i.name, self.encoder.term(i.formula, 1)) for i in invariant]
-        solver.push()
         solver.add(z3.Not(z3.And(*[t for _, t in terms])))
         answer = solver.check()
-        failing = _false_in(solver, answer, terms, exact=True)
-        solver.pop()
+        failing = _false_in_model(solver, answer, terms)
+        self.cti = self._cti(solver.model()) if answer == z3.sat else None
         solver.pop()
         name = self.system.actions[k].name if k is not None else None
-        return Obligation("preserve", name, _outcome(answer), failing, time.perf_counter() - start)
+        ob = Obligation("preserve", name, _outcome(answer), failing, time.perf_counter() - start)
+        if k is None:
+            self.last = (tuple(i.name for i in invariant), ob)
+        return ob
 
-    def all_actions(self, invariant: Sequence[Invariant]) -> list[Obligation]:
-        return [self.action(k, invariant) for k in range(len(self.system.actions))]
+    def preserved(self, invariant: Sequence[Invariant]) -> Obligation:
+        """Every action preserves ``invariant``: the answer of the last query over the whole
+        relation when it was about exactly these conjuncts (Houdini ends with that query),
+        else a new query."""
+        if self.last is not None and self.last[0] == tuple(i.name for i in invariant):
+            return self.last[1]
+        return self.action(None, invariant)
 
-    def proves(self, invariant: Sequence[Invariant], prop: str) -> bool:
-        """Whether ``invariant`` holds initially, is preserved and implies ``prop``."""
-        return all(
-            o.outcome == "valid"
-            for o in (
-                self.init(invariant),
-                self.action(None, invariant),
-                self.implies(invariant, prop),
-            )
-        )
+    def _cti(self, model: Any) -> Cti:
+        """The counterexample to induction in ``model``: pre-state, action, parameters."""
+        k = model.eval(self.selector, True).as_long()
+        action = self.system.actions[k]
+        params = {
+            p.name: self.encoder.decode(model.eval(self.params[k][p], True), p.sort)
+            for p in action.params
+        }
+        return Cti(self.encoder.state_from_model(model, 0), action.name, params)
 
     def implies(self, invariant: Sequence[Invariant], prop: str) -> Obligation:
         start = time.perf_counter()
-        with _solver(self.encoder, self.limits) as solver:
-            solver.add(*self.facts)
-            solver.add(*[self.encoder.term(i.formula, 0) for i in invariant])
-            solver.add(z3.Not(self.encoder.term(self.system.property(prop).formula, 0)))
-            answer = solver.check()
+        solver = self.states
+        solver.push()
+        solver.add(*[self.encoder.term(i.formula, 0) for i in invariant])
+        solver.add(z3.Not(self.encoder.term(self.system.property(prop).formula, 0)))
+        answer = solver.check()
+        solver.pop()
         return Obligation("implies", None, _outcome(answer), (), time.perf_counter() - start)
+
+
+def _false_in_model(solver: Any, answer: Any, terms: list[tuple[str, Any]]) -> tuple[str, ...]:
+    """When a quantifier-free query is satisfiable, the conjuncts ``terms`` its model
+    falsifies (every variable is assigned, so the model decides each)."""
+    if answer != z3.sat:
+        return ()
+    model = solver.model()
+    return tuple(name for name, t in terms if not z3.is_true(model.eval(t, True)))
 
 
 def check_inductive(
@@ -372,12 +449,11 @@ def check_inductive(
     """Check that the conjunction of ``invariant`` is inductive: one obligation for the
     initial states and one per action, each naming the conjuncts that fail.
     ``instance=None`` checks it for every instance at once (parametric mode)."""
-    if instance is not None:
-        step = Step(system, instance, limits)
-        return [step.init(invariant), *step.all_actions(invariant)]
     encoder = _encoder(system, instance)
     obligations = [_check_init(encoder, invariant, limits)]
-    obligations.extend(_check_action(encoder, a, invariant, limits) for a in system.actions)
+    with _solver(encoder, limits) as solver:
+        solver.add(*[encoder.term(i.formula, 0) for i in invariant])
+        obligations.extend(_preserves(encoder, solver, a, invariant) for a in system.actions)
     return obligations
 
 
@@ -389,11 +465,16 @@ def check_implies(
     limits: Limits = Limits(),
 ) -> Obligation:
     """Check that the conjunction of ``invariant`` implies the property ``prop``."""
-    encoder = _encoder(system, instance)
+    return _implies(_encoder(system, instance), invariant, prop, limits)
+
+
+def _implies(
+    encoder: Encoder, invariant: Sequence[Invariant], prop: str, limits: Limits
+) -> Obligation:
     start = time.perf_counter()
-    whole = and_(*(i.formula for i in invariant))
     with _solver(encoder, limits) as solver:
-        solver.add(encoder.term(whole, 0), z3.Not(encoder.term(system.property(prop).formula, 0)))
+        solver.add(*[encoder.term(i.formula, 0) for i in invariant])
+        solver.add(z3.Not(encoder.term(encoder.system.property(prop).formula, 0)))
         answer = solver.check()
     return Obligation("implies", None, _outcome(answer), (), time.perf_counter() - start)
 
@@ -448,7 +529,8 @@ def check_combined_all(
     # The cases share copies 0 and 1: a disjunction is satisfiable iff one of its cases is,
     # and each case alone says what it said on copies of its own (an existential over its
     # states), so this is the same query as one copy pair per case, at a fraction of the
-    # encoding (every term is the memoised one the per-obligation checks used).
+    # encoding. (The relational form: z3 does better with it here than with the weakest
+    # preconditions the per-obligation checks use, one disjunct per action.)
     steps = z3.Or(*[encoder.step_of(a, 0) for a in system.actions])
     cases = [
         z3.And(encoder.init(0), z3.Not(before)),
@@ -476,21 +558,47 @@ def _check_init(encoder: Encoder, invariant: Sequence[Invariant], limits: Limits
     return Obligation("init", None, _outcome(answer), failing, time.perf_counter() - start)
 
 
+def _touched(action: Action, invariant: Sequence[Invariant]) -> list[Invariant]:
+    """The conjuncts of ``invariant`` that ``action`` can change: those mentioning a state
+    symbol it updates. Every other conjunct reads only symbols the action keeps (its frame),
+    so the action preserves it whatever the state."""
+    updated = _updated_by(action)
+    return [i for i in invariant if _mentions(i) & updated]
+
+
+_UPDATED: dict[int, tuple[Action, frozenset[str]]] = {}
+_MENTIONS: dict[int, tuple[Invariant, frozenset[str]]] = {}
+
+
+def _updated_by(action: Action) -> frozenset[str]:
+    hit = _UPDATED.get(id(action))
+    if hit is None or hit[0] is not action:
+        hit = (action, frozenset(s.name for s in action.merged_updates()))
+        _UPDATED[id(action)] = hit
+    return hit[1]
+
+
+def _mentions(conjunct: Invariant) -> frozenset[str]:
+    hit = _MENTIONS.get(id(conjunct))
+    if hit is None or hit[0] is not conjunct:
+        hit = (conjunct, frozenset(s.name for s in symbols_of(conjunct.formula)))
+        _MENTIONS[id(conjunct)] = hit
+    return hit[1]
+
+
 def _check_action(
     encoder: Encoder, action: Action, invariant: Sequence[Invariant], limits: Limits
 ) -> Obligation:
-    start = time.perf_counter()
+    """``action`` preserves the conjunction of ``invariant``: unsat of the invariant on copy
+    0, the action's guard, and the negated weakest precondition of the conjuncts it can
+    change (:meth:`Encoder.after`; equivalent to the post-state copy with the transition
+    relation, without its quantified frame equations). An action that changes none of
+    them preserves the invariant by its frame: kind ``frame``, no query."""
+    if not _touched(action, invariant):
+        return Obligation("frame", action.name, "valid", (), 0.0)
     with _solver(encoder, limits) as solver:
         solver.add(*[encoder.term(i.formula, 0) for i in invariant])
-        solver.add(encoder.step_of(action, 0))
-        terms = [(i.name, encoder.term(i.formula, 1)) for i in invariant]
-        solver.push()
-        solver.add(z3.Not(z3.And(*[t for _, t in terms])))
-        answer = solver.check()
-        failing = _false_in(solver, answer, terms, exact=encoder.finite)
-    return Obligation(
-        "preserve", action.name, _outcome(answer), failing, time.perf_counter() - start
-    )
+        return _preserves(encoder, solver, action, invariant)
 
 
 def _false_in(
@@ -503,9 +611,14 @@ def _false_in(
     counts as failing (not known to hold)."""
     if answer != z3.sat:
         return ()
+    model = solver.model()
     if exact:
-        model = solver.model()
         return tuple(name for name, t in terms if not z3.is_true(model.eval(t, True)))
+    # quantified terms: those the model evaluates to false fail in this model (the query's
+    # counterexample); only when it decides none of them, ask per conjunct
+    false = tuple(name for name, t in terms if z3.is_false(model.eval(t, True)))
+    if false:
+        return false
     solver.pop()
     failing = []
     for name, t in terms:
@@ -527,42 +640,378 @@ def houdini(
     """The largest inductive subset of ``candidates`` (Houdini): drop the conjuncts that fail
     initially, then, until nothing changes, those some action falsifies from a state
     satisfying all remaining ones. Returns the survivors and whether every query was decided
-    (``False`` when some query was unknown: the survivors are then not trustworthy)."""
-    if instance is not None:
-        return houdini_step(Step(system, instance, limits), candidates)
-    encoder = _encoder(system, None)
+    (``False`` when some query was unknown: the survivors are then not trustworthy).
+    ``instance=None``: for every instance at once (parametric mode)."""
+    survivors, decided, _ = houdini_actions(_encoder(system, instance), candidates, limits)
+    return survivors, decided
+
+
+def houdini_actions(
+    encoder: Encoder, candidates: Sequence[Invariant], limits: Limits
+) -> tuple[list[Invariant], bool, list[Obligation]]:
+    """Houdini with one query per action (:func:`_check_action`'s query: the action's guard
+    and the weakest precondition of the conjuncts it can change), on one solver per
+    remaining set, where that set is asserted once. It cycles through the actions, dropping
+    what a counterexample falsifies, until a whole cycle finds none: those last queries are
+    the obligations of the survivors (with the initial-state query), returned as the
+    re-check. Returns ``(survivors, decided, obligations)``."""
+    system = encoder.system
     current = list(candidates)
     first = _check_init(encoder, current, limits)
     if first.outcome == "unknown":
-        return current, False
+        return current, False, []
     current = [i for i in current if i.name not in first.failing]
-    changed = True
-    while changed and current:
-        changed = False
-        for action in system.actions:
-            ob = _check_action(encoder, action, current, limits)
-            if ob.outcome == "unknown":
-                return current, False
-            if ob.outcome == "fails":
-                current = [i for i in current if i.name not in ob.failing]
-                changed = True
-    return current, True
+    actions = system.actions
+    cycle: list[Obligation] = []  # valid obligations since the last drop, on ``current``
+    k = 0
+    while current and len(cycle) < len(actions):
+        with _solver(encoder, limits) as solver:
+            solver.add(*[encoder.term(i.formula, 0) for i in current])
+            while len(cycle) < len(actions):
+                action = actions[k % len(actions)]
+                k += 1
+                ob = _preserves(encoder, solver, action, current)
+                if ob.outcome == "unknown":
+                    return current, False, []
+                if ob.outcome == "fails":
+                    current = [i for i in current if i.name not in ob.failing]
+                    cycle = []
+                    break  # a new solver for the smaller set
+                cycle.append(ob)
+    if not current:
+        return current, True, []
+    init = _check_init(encoder, current, limits)
+    if init.outcome != "valid":
+        return current, init.outcome != "unknown", []
+    order = {a.name: i for i, a in enumerate(actions)}
+    cycle.sort(key=lambda o: order[o.action or ""])
+    return current, True, [init, *cycle]
 
 
-def houdini_step(step: Step, candidates: Sequence[Invariant]) -> tuple[list[Invariant], bool]:
+def _preserves(
+    encoder: Encoder, solver: Any, action: Action, invariant: Sequence[Invariant]
+) -> Obligation:
+    """:func:`_check_action` on ``solver``, where ``invariant`` is asserted on copy 0."""
+    start = time.perf_counter()
+    touched = _touched(action, invariant)
+    if not touched:
+        return Obligation("frame", action.name, "valid", (), 0.0)
+    solver.push()
+    solver.add(encoder.moved(action)[0])
+    terms = [(i.name, encoder.after(i.formula, action)) for i in touched]
+    solver.push()
+    solver.add(z3.Not(z3.And(*[t for _, t in terms])))
+    answer = solver.check()
+    failing = _false_in(solver, answer, terms, exact=encoder.finite)
+    solver.pop()
+    solver.pop()
+    return Obligation(
+        "preserve", action.name, _outcome(answer), failing, time.perf_counter() - start
+    )
+
+
+@dataclass(frozen=True)
+class Cti:
+    """A counterexample to induction: a pre-state (concrete, in the layout of
+    :mod:`xvol.model.concrete`) and the action with parameters that leads out of the
+    candidate invariant from it."""
+
+    state: tuple[Any, ...]
+    action: str
+    params: dict[str, Value]
+
+
+class CtiPool:
+    """The counterexamples to induction that Houdini found on the instances of a family so
+    far, tried concretely on the next instance before the solver is asked.
+
+    Why it is sound. Houdini may drop the conjuncts falsified by *any* step from a state that
+    satisfies every remaining conjunct to one that does not: the largest inductive subset
+    keeps none of them, whichever counterexample shows it, so the result is the same set.
+    A stored counterexample is such a step on another instance when its pre-state satisfies
+    the remaining conjuncts there and its action is enabled there (the guard is evaluated,
+    and the post-state computed, by the concrete interpreter under that instance's rigid
+    values). The solver still has the last word: the survivors are only accepted once a
+    query shows that every action preserves them."""
+
+    def __init__(self) -> None:
+        self.found: list[Cti] = []
+
+    def drop(self, concrete: ConcreteSystem, current: Sequence[Invariant]) -> tuple[str, ...]:
+        """The conjuncts of ``current`` that some stored counterexample falsifies on
+        ``concrete``'s instance (empty if none applies)."""
+        checks = [(i.name, concrete.predicate(i.formula)) for i in current]
+        for cti in self.found:
+            if not all(holds(cti.state) for _, holds in checks):
+                continue
+            after = concrete.execute(cti.state, cti.action, cti.params)
+            if after is None:
+                continue
+            failing = tuple(name for name, holds in checks if not holds(after))
+            if failing:
+                return failing
+        return ()
+
+
+def houdini_step(
+    step: Step,
+    candidates: Sequence[Invariant],
+    pool: CtiPool | None = None,
+    concrete: ConcreteSystem | None = None,
+) -> tuple[list[Invariant], bool]:
+    """Houdini on the instance ``step`` uses: drop the conjuncts false initially, then those
+    some action falsifies from a state satisfying all remaining ones, until the solver shows
+    every action preserves what remains. With ``pool`` (and the instance's ``concrete``
+    system), stored counterexamples to induction are tried first (see :class:`CtiPool`) and
+    every new one is stored."""
     current = list(candidates)
     first = step.init(current)
     if first.outcome == "unknown":
         return current, False
     current = [i for i in current if i.name not in first.failing]
     while current:
+        if pool is not None and concrete is not None:
+            failing = pool.drop(concrete, current)
+            if failing:
+                current = [i for i in current if i.name not in failing]
+                continue
         ob = step.action(None, current)
         if ob.outcome == "unknown":
             return current, False
         if ob.outcome == "valid":
             break
+        if pool is not None and step.cti is not None:
+            pool.found.append(step.cti)
         current = [i for i in current if i.name not in ob.failing]
     return current, True
+
+
+# --------------------------------------------------------------------------------------------
+# Parameterised proofs, one per property
+# --------------------------------------------------------------------------------------------
+
+
+class Cones:
+    """Which conjuncts each conjunct of an inductive invariant needs, on a finite instance.
+
+    For an invariant ``M`` inductive on the instance, the *support* of a conjunct ``c`` is a
+    minimised unsat core of "``M`` on copy 0, some action, ``c`` false on copy 1": the
+    conjuncts whose truth before a step keeps ``c`` true after it. The *cone* of a property is
+    the closure under support of the core of "``M`` implies the property". A cone is
+    inductive on the instance and implies the property; it is only a candidate elsewhere
+    (a parameterised proof re-checks it). Queries are bit-blasted, so this is cheap."""
+
+    def __init__(
+        self, system: System, instance: Instance, invariant: Sequence[Invariant], limits: Limits
+    ) -> None:
+        self.system = system
+        self.encoder = Encoder(system, instance)
+        ctx = self.encoder.ctx
+        self.by_name = {i.name: i for i in invariant}
+        self._cm = _solver(self.encoder, limits)
+        self.solver = self._cm.__enter__()
+        self.solver.set("core.minimize", True)
+        self._moves = z3.Bool("transition", ctx)
+        self.solver.add(z3.Implies(self._moves, self.encoder.transition(0)[0]))
+        self.literals = {}
+        for i in invariant:
+            literal = z3.Bool(f"holds:{i.name}", ctx)
+            self.literals[i.name] = literal
+            self.solver.add(z3.Implies(literal, self.encoder.term(i.formula, 0)))
+        self._support: dict[str, list[str] | None] = {}
+
+    def _core(self, goal: Any, *extra: Any) -> list[str] | None:
+        """The conjuncts in a minimised core of ``goal`` (``None`` unless unsat)."""
+        self.solver.push()
+        self.solver.add(goal)
+        answer = self.solver.check(*extra, *self.literals.values())
+        core = None
+        if answer == z3.unsat:
+            names = {str(lit): name for name, lit in self.literals.items()}
+            core = sorted(names[str(x)] for x in self.solver.solver.unsat_core() if str(x) in names)
+        self.solver.pop()
+        return core
+
+    def support(self, name: str) -> list[str] | None:
+        if name not in self._support:
+            after = self.encoder.term(self.by_name[name].formula, 1)
+            self._support[name] = self._core(z3.Not(after), self._moves)
+        return self._support[name]
+
+    def cone(self, prop: str, start: Sequence[str] = ()) -> list[str] | None:
+        """The cone of ``prop`` (grown from ``start`` too); ``None`` if some query was not
+        unsat (the invariant does not imply ``prop``, or the solver gave up)."""
+        implied = self._core(z3.Not(self.encoder.term(self.system.property(prop).formula, 0)))
+        if implied is None:
+            return None
+        return self.close([*implied, *start])
+
+    def close(self, names: Sequence[str]) -> list[str] | None:
+        """``names`` closed under support (in the invariant's order)."""
+        seen = set(names)
+        work = list(names)
+        while work:
+            needed = self.support(work.pop())
+            if needed is None:
+                return None
+            for n in needed:
+                if n not in seen:
+                    seen.add(n)
+                    work.append(n)
+        return [n for n in self.by_name if n in seen]
+
+
+@dataclass
+class EveryN:
+    """The parameterised proofs of one system: per property a :class:`Result` whose
+    ``seconds`` is the time of its own proof (the re-check of its invariant, every
+    obligation), and the inference they share (``inference`` seconds: Houdini on the finite
+    instance that proposes the candidates)."""
+
+    results: dict[str, Result]
+    candidates: tuple[str, ...]
+    inference: float
+    decided: bool
+    instance: str
+
+
+def prove_every_n(
+    system: System,
+    props: Sequence[str],
+    candidates: Sequence[Invariant],
+    finite: Instance,
+    limits: Limits = Limits(),
+    *,
+    describe: str = "",
+    rounds: int = 8,
+) -> EveryN:
+    """Prove each property of ``props`` for every instance at once (parametric mode: domain
+    sorts uninterpreted, so every number of volumes, clients and objects), each with an
+    inductive invariant of its own, inferred by the kit and re-checked.
+
+    1. Inference (shared): Houdini on the small instance ``finite`` (which must satisfy the
+       axioms) keeps ``M``, the largest inductive subset of ``candidates`` there. Every
+       conjunct of the largest parametric inductive subset is among them (that subset is
+       inductive on every instance, ``finite`` included, and Houdini's result contains every
+       inductive subset), so nothing a parameterised proof could use is lost.
+    2. Per property, its invariant: the cone of the property in ``M`` (:class:`Cones`),
+       checked parametrically; while some action breaks it, the conjuncts of ``M`` that the
+       solver's counterexample falsifies before the step (with their cones) are added. If
+       that does not converge, parametric Houdini from ``M`` gives the largest invariant.
+    3. Per property, its proof: every obligation of that invariant on one solver (it holds
+       initially; each action preserves it, ``frame`` when the action changes none of its
+       conjuncts; it implies the property), timed as the property's own ``seconds``."""
+    start = time.perf_counter()
+    ConcreteSystem(system, finite)  # raises unless the instance satisfies the axioms
+    step = Step(system, finite, limits)
+    survivors, decided = houdini_step(step, candidates)
+    ok = decided and step.preserved(survivors).outcome == "valid"
+    ok = ok and step.init(survivors).outcome == "valid"
+    cones = Cones(system, finite, survivors, limits) if ok else None
+    inference = time.perf_counter() - start
+    encoder = _encoder(system, None)
+    results: dict[str, Result] = {}
+    largest: list[Invariant] | None = None
+    for prop in props:
+        begin = time.perf_counter()
+        names = cones.cone(prop) if cones is not None else None
+        note = f"cone of {len(names)} conjuncts" if names is not None else "no cone"
+        invariant = [i for i in survivors if names is not None and i.name in names]
+        obligations: list[Obligation] = []
+        proof = 0.0
+        for attempt in range(rounds + 1):
+            if not invariant:
+                break
+            checked = time.perf_counter()
+            obligations, extra = _every_obligation(encoder, prop, invariant, survivors, limits)
+            proof = time.perf_counter() - checked
+            if all(o.outcome == "valid" for o in obligations):
+                break
+            if any(o.outcome == "unknown" for o in obligations) or attempt == rounds:
+                invariant = []
+                break
+            if not extra:  # nothing in M excludes the counterexample: use the largest
+                if largest is None:
+                    largest = houdini(system, None, survivors, limits)[0]
+                invariant = list(largest) if invariant != largest else []
+                note += "; largest parametric invariant"
+                continue
+            grown = cones.close([*(i.name for i in invariant), *extra]) if cones else None
+            names = grown if grown is not None else [*(i.name for i in invariant), *extra]
+            invariant = [i for i in survivors if i.name in names]
+            note += f"; +{', '.join(extra)}"
+        valid = bool(obligations) and all(o.outcome == "valid" for o in obligations)
+        unknown = any(o.outcome == "unknown" for o in obligations)
+        search = time.perf_counter() - begin - proof
+        results[prop] = Result(
+            prop,
+            Verdict.PROVED if valid else (Verdict.UNKNOWN if unknown else Verdict.BOUNDED),
+            None,
+            proof,
+            method="parametric",
+            invariant=tuple(i.name for i in invariant) if valid else (),
+            obligations=obligations,
+            detail=f"proof {proof:.2f}s over {len(invariant)} conjuncts; invariant selected "
+            f"in {search:.2f}s ({note})",
+        )
+    return EveryN(
+        results, tuple(i.name for i in survivors), inference, ok, describe or "finite instance"
+    )
+
+
+def _every_obligation(
+    encoder: Encoder,
+    prop: str,
+    invariant: Sequence[Invariant],
+    pool: Sequence[Invariant],
+    limits: Limits,
+) -> tuple[list[Obligation], list[str]]:
+    """Every obligation of ``invariant`` for ``prop`` (parametric ``encoder``): init, one per
+    action, the implication; the action and implication queries on one solver where the
+    invariant is asserted once. Also, when an action breaks it, the conjuncts of ``pool``
+    outside it that the counterexample's pre-state falsifies (to strengthen it with)."""
+    system = encoder.system
+    obligations = [_check_init(encoder, invariant, limits)]
+    extra: list[str] = []
+    inside = {i.name for i in invariant}
+    with _solver(encoder, limits) as solver:
+        solver.add(*[encoder.term(i.formula, 0) for i in invariant])
+        for action in system.actions:
+            begin = time.perf_counter()
+            touched = _touched(action, invariant)
+            if not touched:
+                obligations.append(Obligation("frame", action.name, "valid", (), 0.0))
+                continue
+            solver.push()
+            solver.add(encoder.moved(action)[0])
+            solver.add(z3.Not(z3.And(*[encoder.after(i.formula, action) for i in touched])))
+            answer = solver.check()
+            if answer == z3.sat and not extra:
+                # conjuncts the model's pre-state falsifies; else those it leaves undecided
+                # (a residual quantifier), which may be the ones excluding it
+                model = solver.model()
+                values = [
+                    (i.name, model.eval(encoder.term(i.formula, 0), True))
+                    for i in pool
+                    if i.name not in inside
+                ]
+                extra = [n for n, v in values if z3.is_false(v)]
+                extra = extra or [n for n, v in values if not z3.is_true(v)]
+            solver.pop()
+            obligations.append(
+                Obligation(
+                    "preserve", action.name, _outcome(answer), (), time.perf_counter() - begin
+                )
+            )
+        begin = time.perf_counter()
+        solver.push()
+        solver.add(z3.Not(encoder.term(system.property(prop).formula, 0)))
+        answer = solver.check()
+        solver.pop()
+        obligations.append(
+            Obligation("implies", None, _outcome(answer), (), time.perf_counter() - begin)
+        )
+    return obligations, extra
 
 
 def k_induction(
@@ -626,40 +1075,75 @@ def verify_family(
     vary: Sequence[str] = (),
 ) -> list[dict[str, Result]]:
     """:func:`verify` for instances that differ only in the rigid symbols ``vary`` (e.g. the
-    fence order): every encoding is built once for the family."""
+    fence order): every encoding is built once for the family, and BMC searches each
+    instance only for the properties its invariant did not prove, with that invariant
+    asserted on every step (see :func:`bmc_family`)."""
     out: list[dict[str, Result]] = [{} for _ in instances]
-    if candidates:
+    proved: list[list[Invariant]] = [[] for _ in instances]
+    if candidates and len(instances) == 1:
+        # one instance: Houdini one action at a time, which scales with the instance (the
+        # whole-relation query of Step grows with every action's guard at once)
+        start = time.perf_counter()
+        encoder = Encoder(system, instances[0])
+        survivors, decided, base = houdini_actions(encoder, candidates, limits)
+        if survivors and decided and base:
+            proved[0] = survivors
+            for p in props:
+                implication = _implies(encoder, survivors, p, limits)
+                if implication.outcome == "valid":
+                    out[0][p] = Result(
+                        p,
+                        Verdict.PROVED,
+                        None,
+                        time.perf_counter() - start,
+                        method="houdini",
+                        invariant=tuple(x.name for x in survivors),
+                        obligations=[*base, implication],
+                    )
+    elif candidates:
         start = time.perf_counter()
         step = Step(system, instances[0], limits, vary)
+        pool = CtiPool()
         shared = time.perf_counter() - start
-        for results, instance in zip(out, instances, strict=True):
+        for i, instance in enumerate(instances):
             begin = time.perf_counter()
             step.use(instance)
-            survivors, decided = houdini_step(step, candidates)
+            concrete = ConcreteSystem(system, instance)
+            survivors, decided = houdini_step(step, candidates, pool, concrete)
             if not (survivors and decided):
                 continue
-            # the re-check: init, and every action at once over the whole relation (the
-            # per-action breakdown is check_inductive's, shown for the parameterised proofs)
-            base = [step.init(survivors), step.action(None, survivors)]
+            # the obligations: init, and every action at once over the whole relation (the
+            # query Houdini ended with; the per-action breakdown is check_inductive's, shown
+            # for the parameterised proofs)
+            base = [step.init(survivors), step.preserved(survivors)]
             if not all(o.outcome == "valid" for o in base):
                 continue
+            proved[i] = survivors
             for p in props:
                 implication = step.implies(survivors, p)
                 if implication.outcome == "valid":
-                    results[p] = Result(
+                    out[i][p] = Result(
                         p,
                         Verdict.PROVED,
                         None,
                         shared + time.perf_counter() - begin,
                         method="houdini",
-                        invariant=tuple(i.name for i in survivors),
+                        invariant=tuple(x.name for x in survivors),
                         obligations=[*base, implication],
                     )
-    rest = sorted({p for results in out for p in props if p not in results}, key=props.index)
     todo = [i for i, results in enumerate(out) if any(p not in results for p in props)]
-    if not rest or not todo:
+    if not todo:
         return out
-    found = bmc_family(system, [instances[i] for i in todo], rest, depth, limits, vary=vary)
+    found = bmc_family(
+        system,
+        [instances[i] for i in todo],
+        props,
+        depth,
+        limits,
+        vary=vary,
+        props_of=[[p for p in props if p not in out[i]] for i in todo],
+        invariants_of=[proved[i] for i in todo],
+    )
     for i, results in zip(todo, found, strict=True):
         for p in props:
             if p in out[i]:

@@ -57,15 +57,15 @@ def explore(
     concrete = ConcreteSystem(system, instance)
     graph = nx.DiGraph()
     init = concrete.initial()
-    parent: dict[State, tuple[State, str, tuple[tuple[str, Any], ...]] | None] = {init: None}
+    # the BFS tree: each state's parent, and the action and parameter values that led to it
+    parent: dict[State, tuple[State, Any, tuple[Any, ...]] | None] = {init: None}
     found: dict[str, tuple[State, int]] = {}
     pending = list(props)
 
     def judge(state: State, level: int) -> None:
-        for p in list(pending):
-            if not concrete.holds(state, p):
-                found[p] = (state, level)
-                pending.remove(p)
+        for p in concrete.violations(state, pending):
+            found[p] = (state, level)
+            pending.remove(p)
 
     judge(init, 0)
     frontier = [init]
@@ -90,9 +90,10 @@ def explore(
                     )
                 if nxt in parent:
                     continue
-                parent[nxt] = (state, compiled.action.name, compiled.params_of(env))
+                parent[nxt] = (state, compiled, env)
                 following.append(nxt)
-                judge(nxt, level + 1)
+                if pending:
+                    judge(nxt, level + 1)
         frontier = following
         if frontier:
             level += 1
@@ -103,8 +104,8 @@ def explore(
             state, depth = found[p]
             run = []
             while (link := parent[state]) is not None:
-                state, action, params = link
-                run.append((action, dict(params)))
+                state, compiled, env = link
+                run.append((compiled.action.name, dict(compiled.params_of(env))))
             run.reverse()
             cex = replay(concrete, p, run, engine="explicit")
             results[p] = Result(

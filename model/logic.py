@@ -495,6 +495,19 @@ class System:
         raise InvalidArgumentError(f"{self.name} has no action {name!r}")
 
 
+_VALIDATED: dict[int, System] = {}  # systems validated in this process, by identity
+
+
+def validate_once(system: System) -> None:
+    """:meth:`System.validate`, run once per system object (systems are immutable, and every
+    engine validates the system it is given)."""
+    if _VALIDATED.get(id(system)) is not system:
+        system.validate()
+        if len(_VALIDATED) >= 256:
+            _VALIDATED.clear()
+        _VALIDATED[id(system)] = system
+
+
 @dataclass(frozen=True)
 class Instance:
     """A finite instance: the elements of every domain sort and the value of every rigid

@@ -20,6 +20,13 @@ Two modes:
 * **parametric** (no instance): domain sorts are uninterpreted z3 sorts of unknown size,
   quantifiers stay quantifiers, rigid symbols are uninterpreted and constrained only by
   ``System.axioms``. A proof in this mode holds for every size of every domain sort at once.
+
+Besides the copies, an action's post-state can be read without a copy of its own:
+:meth:`Encoder.after` is the weakest precondition of a formula under an action (every
+updated symbol replaced by its update), which is what the per-action induction queries use.
+Terms are built once and renamed or substituted in z3's C code where that gives the same
+term (a closed term on another copy, a formula after an action), because building terms in
+Python, not solving, is what large instances cost.
 """
 
 from __future__ import annotations
@@ -42,8 +49,10 @@ from xvol.model.logic import (
     Sort,
     Symbol,
     System,
+    Update,
     Value,
     Var,
+    validate_once,
 )
 
 INT_BITS = 16
@@ -65,7 +74,7 @@ class Encoder:
         """``vary`` (finite mode) names rigid symbols whose values are NOT built into the
         terms: each of their entries is a constant, fixed per query by :meth:`rigid_facts`, so
         one encoding serves a family of instances that differ only in those symbols."""
-        system.validate()
+        validate_once(system)
         self.system = system
         self.instance = instance
         self.ctx = z3.Context()
@@ -75,8 +84,17 @@ class Encoder:
         self._rigid: dict[Symbol, Any] = {}
         self._fresh = 0
         self._memo: dict[tuple[int, int], tuple[Expr, Any]] = {}
+        self._first: dict[int, tuple[Expr, int, Any]] = {}  # see term
         self.ranges: list[Any] = []  # range constraints of fresh finite-mode variables
         self._actions: dict[tuple[str, int], tuple[Action, Any]] = {}  # see step_of
+        self._inits: dict[int, Any] = {}  # see init
+        self._after: dict[tuple[int, str], tuple[Expr, Action, Any]] = {}  # see after
+        self._moved: dict[str, tuple[Action, Any, dict[Var, Any]]] = {}  # see moved
+        self._posts: dict[str, tuple[Action, list[tuple[Any, Any]]]] = {}  # see after
+        self._funs: dict[str, tuple[Action, list[tuple[Any, Any]] | None]] = {}  # see after
+        self._selected: dict[tuple[int, ...], tuple[Any, list[Any], Any]] = {}  # see _select
+        self._value_memo: dict[tuple[Sort, Value], Any] = {}  # see value
+        self._renamings: dict[tuple[int, int], list[tuple[Any, Any]]] = {}  # see term
         # finite mode: the transition relation per stutter flag, built once (see transition)
         self._templates: dict[bool, tuple[int, Any, Any, list[dict[Var, Any]]]] = {}
         for r in system.rigid:
@@ -94,6 +112,14 @@ class Encoder:
                     for args in instance.entries(r)
                 }
         self.vary = tuple(vary)
+        # varying rigid constants: z3 id -> (symbol, argument tuple); and the comparisons
+        # between them, each a Boolean constant of its own (see _compare)
+        self._varying: dict[int, tuple[Symbol, tuple[Value, ...]]] = {}
+        for r in system.rigid:
+            if instance is not None and r.name in vary:
+                for args, const in self._rigid[r].items():
+                    self._varying[const.get_id()] = (r, args)
+        self._comparisons: dict[tuple[str, int, int], Any] = {}
         unknown = set(vary) - {r.name for r in system.rigid}
         if unknown:
             raise InvalidArgumentError(f"vary names unknown rigid symbols {sorted(unknown)}")
@@ -138,7 +164,15 @@ class Encoder:
         return z
 
     def value(self, v: Value, sort: Sort) -> Any:
-        """The z3 term of a concrete value of ``sort``."""
+        """The z3 term of a concrete value of ``sort`` (made once per encoder)."""
+        key = (sort, v)
+        hit = self._value_memo.get(key)
+        if hit is None:
+            hit = self._value(v, sort)
+            self._value_memo[key] = hit
+        return hit
+
+    def _value(self, v: Value, sort: Sort) -> Any:
         if sort.kind == "bool":
             return z3.BoolVal(bool(v), self.ctx)
         if sort.kind == "int":
@@ -236,15 +270,39 @@ class Encoder:
 
     def term(self, e: Expr, step: int, env: Env | None = None) -> Any:
         """The z3 term of ``e`` evaluated in vocabulary copy ``step`` (closed terms are
-        memoised per step)."""
+        memoised per step). In finite mode a closed term is translated once, on the first
+        copy asked for; on every other copy it is that term with the copy's constants
+        renamed (``z3.substitute``, in the solver's C code), exactly what the translation
+        would build there: a closed finite-mode term mentions no other fresh constants."""
         if env:
             return self._term(e, self.at(step), dict(env))
         key = (id(e), step)
         hit = self._memo.get(key)
         if hit is None or hit[0] is not e:
-            hit = (e, self._term(e, self.at(step), {}))
+            first = self._first.get(id(e))
+            if self.finite and first is not None and first[0] is e:
+                base, template = first[1], first[2]
+                made = z3.substitute(template, *self._renaming(base, step))
+            else:
+                made = self._term(e, self.at(step), {})
+                self._first[id(e)] = (e, step, made)
+            hit = (e, made)
             self._memo[key] = hit
         return hit[1]
+
+    def _renaming(self, source: int, target: int) -> list[tuple[Any, Any]]:
+        """Pairs renaming every state constant of copy ``source`` to copy ``target``."""
+        key = (source, target)
+        pairs = self._renamings.get(key)
+        if pairs is None:
+            src, dst = self.at(source), self.at(target)
+            pairs = [
+                (const, dst[symbol][e])
+                for symbol in self.system.state
+                for e, const in src[symbol].items()
+            ]
+            self._renamings[key] = pairs
+        return pairs
 
     def _term(self, e: Expr, copy: Copy, env: dict[Var, Any]) -> Any:
         if isinstance(e, Lit):
@@ -262,6 +320,10 @@ class Encoder:
             return self._select(e.symbol, table, args)
         if isinstance(e, Op):
             a = [self._term(x, copy, env) for x in e.args]
+            if self._varying and e.op in ("lt", "le", "eq") and e.args[0].sort.kind == "int":
+                compared = self._compare(e.op, a[0], a[1])
+                if compared is not None:
+                    return compared
             if self.finite and e.op in ("add", "sub", "lt", "le"):
                 return _BV_OPS[e.op](a)
             return _OPS[e.op](self.ctx, a)
@@ -275,15 +337,63 @@ class Encoder:
         """Finite mode: the entry of ``table`` at ``args``; a literal argument tuple picks its
         entry, any other selects among the entries by comparison."""
         assert self.instance is not None
+        # memoised per (table, argument terms): quantifier expansion asks for the same
+        # selection once per value of every other bound variable. The memo keeps the table
+        # and the arguments alive, so their identities cannot be reused while it holds them.
+        memo = (id(table), *(a.get_id() for a in args))
+        hit = self._selected.get(memo)
+        if hit is not None and hit[0] is table:
+            return hit[2]
         if all(z3.is_bv_value(a) or z3.is_true(a) or z3.is_false(a) for a in args):
             key = tuple(self.decode(a, s) for a, s in zip(args, symbol.args, strict=True))
-            return table[key]
-        entries = list(table.items())
-        result = entries[-1][1]
-        for key, term in reversed(entries[:-1]):
-            match = [a == self.value(k, s) for a, k, s in zip(args, key, symbol.args, strict=True)]
-            result = z3.If(z3.And(*match), term, result)
+            result = table[key]
+        else:
+            entries = list(table.items())
+            result = entries[-1][1]
+            for key, term in reversed(entries[:-1]):
+                match = [
+                    a == self.value(k, s) for a, k, s in zip(args, key, symbol.args, strict=True)
+                ]
+                result = z3.If(z3.And(*match), term, result)
+        self._selected[memo] = (table, args, result)
         return result
+
+    def _compare(self, op: str, a: Any, b: Any) -> Any:
+        """Finite mode with varying Int symbols: a comparison whose sides are, after
+        selection, only varying rigid constants and literals (``stage(w) < stage(v)`` for an
+        action parameter ``v`` is an ``If`` chain over the ``stage`` entries) becomes the same
+        ``If`` chain over Boolean constants, one per pair of entries compared, each defined
+        once (with the range constraints) as its comparison. Every step of an unrolling then
+        reads the fence order as a few Boolean flags instead of its own comparator circuits
+        over bit-vectors, much as if the values were built in. ``None`` when a side depends
+        on anything else."""
+
+        def leaves_ok(t: Any) -> bool:
+            if z3.is_app_of(t, z3.Z3_OP_ITE):
+                return leaves_ok(t.arg(1)) and leaves_ok(t.arg(2))
+            return z3.is_bv_value(t) or t.get_id() in self._varying
+
+        if not (leaves_ok(a) and leaves_ok(b)):
+            return None
+
+        def spread(x: Any, y: Any) -> Any:
+            if z3.is_app_of(x, z3.Z3_OP_ITE):
+                return z3.If(x.arg(0), spread(x.arg(1), y), spread(x.arg(2), y))
+            if z3.is_app_of(y, z3.Z3_OP_ITE):
+                return z3.If(y.arg(0), spread(x, y.arg(1)), spread(x, y.arg(2)))
+            if z3.is_bv_value(x) and z3.is_bv_value(y):
+                return z3.simplify(_BV_OPS[op]([x, y]) if op != "eq" else x == y)
+            key = (op, x.get_id(), y.get_id())
+            flag = self._comparisons.get(key)
+            if flag is None:
+                flag = z3.Bool(f"{op}({x},{y})", self.ctx)
+                self._comparisons[key] = flag
+                # its definition, asserted once with the range constraints (every query
+                # asserts those): the instance's facts fix both sides, so the flag follows
+                self.ranges.append(flag == (_BV_OPS[op]([x, y]) if op != "eq" else x == y))
+            return flag
+
+        return spread(a, b)
 
     def _quant(self, e: Quant, copy: Copy, env: dict[Var, Any]) -> Any:
         if self.finite or all(v.sort.is_finite_fixed for v in e.vars):
@@ -331,11 +441,15 @@ class Encoder:
         return [*facts, *self.ranges]
 
     def init(self, step: int = 0) -> Any:
-        """The initial-state condition on copy ``step``."""
-        copy = self.at(step)
-        return z3.And(
-            *[self._define(copy, u.symbol, u.vars, u.value, copy, {}) for u in self.system.init]
-        )
+        """The initial-state condition on copy ``step`` (built once per step)."""
+        hit = self._inits.get(step)
+        if hit is None:
+            copy = self.at(step)
+            hit = z3.And(
+                *[self._define(copy, u.symbol, u.vars, u.value, copy, {}) for u in self.system.init]
+            )
+            self._inits[step] = hit
+        return hit
 
     def params(self, action: Action, step: int) -> dict[Var, Any]:
         """Fresh z3 constants for the parameters of ``action`` at ``step``."""
@@ -366,6 +480,111 @@ class Encoder:
             hit = (action, self.action(action, step, self.params(action, step)))
             self._actions[key] = hit
         return hit[1]
+
+    def after(self, e: Expr, action: Action) -> Any:
+        """The z3 term of the closed formula ``e`` in the state that ``action`` leads to from
+        copy 0, written over copy 0 and the action's parameters (:meth:`moved`): each state
+        symbol the action updates is replaced by its update's value, every other one is
+        read on copy 0. This is the weakest precondition of ``e`` under the action: an
+        action's updates define the post-state as a function of the pre-state, so
+        ``guard & I(copy 0) & not after(P)`` is satisfiable exactly when ``guard & I(copy 0) &
+        action(copy 0 -> copy 1) & not P(copy 1)`` is, without the post-state copy and its
+        universally quantified frame and update equations (memoised per formula and
+        action)."""
+        key = (id(e), action.name)
+        hit = self._after.get(key)
+        if hit is None or hit[0] is not e or hit[1] is not action:
+            if self.instance is not None:
+                # finite mode: the copy-0 term with every updated entry replaced by its new
+                # value (simultaneous substitution, in the solver's C code)
+                made = z3.substitute(self.term(e, 0), *self._post_entries(action))
+            elif (funs := self._post_functions(action)) is not None:
+                # parametric mode: every updated function replaced by its update, a term
+                # over the arguments (de Bruijn variables), likewise in C
+                made = z3.substitute_funs(self.term(e, 0), *funs) if funs else self.term(e, 0)
+            else:
+                pre = self.at(0)
+                params = self.moved(action)[1]
+                post: dict[Symbol, Any] = dict(pre)
+                for symbol, u in action.merged_updates().items():
+                    post[symbol] = self._updated(symbol, u, pre, params)
+                made = self._term(e, post, {})
+            hit = (e, action, made)
+            self._after[key] = hit
+        return hit[2]
+
+    def _post_functions(self, action: Action) -> list[tuple[Any, Any]] | None:
+        """Parametric mode: ``(function on copy 0, its update)`` for every symbol ``action``
+        updates, the update written over de Bruijn variables 0, 1, ... for the arguments;
+        ``None`` when an update value has a quantifier (the variables would have to be
+        shifted under it: :meth:`after` then translates the formula directly)."""
+        hit = self._funs.get(action.name)
+        if hit is None or hit[0] is not action:
+            pre = self.at(0)
+            params = self.moved(action)[1]
+            funs: list[tuple[Any, Any]] | None = []
+            for symbol, u in action.merged_updates().items():
+                if _quantified(u.value):
+                    funs = None
+                    break
+                env = dict(params)
+                env.update(
+                    (v, z3.Var(i, self.sort(sort)))
+                    for i, (v, sort) in enumerate(zip(u.vars, symbol.args, strict=True))
+                )
+                assert funs is not None
+                funs.append((pre[symbol], self._term(u.value, pre, env)))
+            hit = (action, funs)
+            self._funs[action.name] = hit
+        return hit[1]
+
+    def _post_entries(self, action: Action) -> list[tuple[Any, Any]]:
+        """Finite mode: ``(copy-0 constant, its value after action)`` for every entry of
+        every symbol ``action`` updates (memoised per action)."""
+        hit = self._posts.get(action.name)
+        if hit is None or hit[0] is not action:
+            pre = self.at(0)
+            params = self.moved(action)[1]
+            pairs: list[tuple[Any, Any]] = []
+            for symbol, u in action.merged_updates().items():
+                table = self._updated(symbol, u, pre, params)
+                pairs.extend((pre[symbol][e], table[e]) for e in pre[symbol])
+            hit = (action, pairs)
+            self._posts[action.name] = hit
+        return hit[1]
+
+    def moved(self, action: Action) -> tuple[Any, dict[Var, Any]]:
+        """``(guard, parameters)``: the guard of ``action`` on copy 0 (with the parameters'
+        range constraints) over its own parameter constants, which :meth:`after` uses too."""
+        hit = self._moved.get(action.name)
+        if hit is None or hit[0] is not action:
+            params = self.params(action, 0)
+            guard = z3.And(
+                self._term(action.guard, self.at(0), dict(params)), *self._param_ranges(params)
+            )
+            hit = (action, guard, params)
+            self._moved[action.name] = hit
+        return hit[1], hit[2]
+
+    def _updated(self, symbol: Symbol, u: Update, pre: Copy, params: dict[Var, Any]) -> Any:
+        """The post-state table of ``symbol`` under update ``u``, in the form :meth:`_term`
+        reads a copy: a function of argument terms (parametric), or entry -> term (finite)."""
+        if self.instance is not None:
+            table = {}
+            for e in self.instance.entries(symbol):
+                env = dict(params)
+                env.update(
+                    (v, self.value(a, s)) for v, a, s in zip(u.vars, e, symbol.args, strict=True)
+                )
+                table[e] = self._term(u.value, pre, env)
+            return table
+
+        def value(*zargs: Any) -> Any:
+            env = dict(params)
+            env.update(zip(u.vars, zargs, strict=True))
+            return self._term(u.value, pre, env)
+
+        return value
 
     def _param_ranges(self, params: Mapping[Var, Any]) -> list[Any]:
         if not self.finite:
@@ -538,18 +757,28 @@ class Query:
             self.solver.add(*ranges[self._asserted :])
             self._asserted = len(ranges)
 
-    def check(self) -> Any:
+    def check(self, *assumptions: Any) -> Any:
+        """Check the assertions, under ``assumptions`` (literals) if given."""
         self._sync()
         ranges = self.encoder.ranges
         if self._asserted < len(ranges):  # inside a scope: assert the rest there too
-            return self.solver.check(*ranges[self._asserted :])
-        return self.solver.check()
+            return self.solver.check(*ranges[self._asserted :], *assumptions)
+        return self.solver.check(*assumptions)
 
     def model(self) -> Any:
         return self.solver.model()
 
     def reason_unknown(self) -> str:
         return str(self.solver.reason_unknown())
+
+
+def _quantified(e: Expr) -> bool:
+    """Whether ``e`` contains a quantifier."""
+    if isinstance(e, Quant):
+        return True
+    if isinstance(e, Apply | Op):
+        return any(_quantified(a) for a in e.args)
+    return False
 
 
 def _and(ctx: Any, a: list[Any]) -> Any:

@@ -89,7 +89,10 @@ def test_counterexample_is_a_vocabulary_trace_that_round_trips() -> None:
     assert again == trace
     assert again.violated == "integrity"
     actions = [s.action.value for s in again.steps]
-    assert actions[:2] == ["fence", "capture"] and "unfence" in actions
+    # the rolling mode's shortest violation: fence, capture and release a volume before the
+    # next one is captured (which of the equally short runs z3 returns is its choice)
+    assert actions[0] == "fence" and {"capture", "unfence"} <= set(actions)
+    assert actions.index("capture") < actions.index("unfence") and len(actions) == r.depth
     assert all(s.action.value != "begin" or "kind" in s.args for s in again.steps)
 
 

@@ -33,3 +33,43 @@ def test_parametric_mode_uses_uninterpreted_sorts_and_quantifiers() -> None:
     encoder = Encoder(system, None)
     formula = encoder.term(system.property("mutual-exclusion").formula, 0)
     assert z3.is_quantifier(formula)
+
+
+def _after_matches_the_relation(encoder: Encoder) -> None:
+    """For every action and every property, the weakest precondition equals the property on
+    the post-state copy of the transition relation (with the same parameter constants)."""
+    system = encoder.system
+    for action in system.actions:
+        relation = encoder.action(action, 0, encoder.moved(action)[1])
+        for prop in system.properties:
+            solver = encoder.solver()
+            solver.add(*encoder.background(), relation)
+            solver.add(encoder.term(prop.formula, 1) != encoder.after(prop.formula, action))
+            assert solver.check() == z3.unsat, (action.name, prop.name)
+
+
+def test_after_is_the_post_state_in_finite_mode() -> None:
+    _after_matches_the_relation(Encoder(toys.mutex(atomic=False), toys.processes(2)))
+
+
+def test_after_is_the_post_state_in_parametric_mode() -> None:
+    _after_matches_the_relation(Encoder(toys.mutex(atomic=True), None))
+
+
+def test_a_closed_term_on_another_copy_is_the_renamed_translation() -> None:
+    system, inst = toys.mutex(atomic=False), toys.processes(3)
+    renamed = Encoder(system, inst)
+    formula = system.property("mutual-exclusion").formula
+    renamed.term(formula, 0)  # translated on copy 0, renamed for copy 4
+    direct = Encoder(system, inst)
+    solver = z3.Solver(ctx=renamed.ctx)
+    moved = z3.substitute(
+        direct.term(formula, 4).translate(renamed.ctx),
+        *[
+            (direct.entry(s, 4, e).translate(renamed.ctx), renamed.entry(s, 4, e))
+            for s in system.state
+            for e in inst.entries(s)
+        ],
+    )
+    solver.add(renamed.term(formula, 4) != moved)
+    assert solver.check() == z3.unsat
