@@ -88,6 +88,7 @@ class Encoder:
         self.ranges: list[Any] = []  # range constraints of fresh finite-mode variables
         self._actions: dict[tuple[str, int], tuple[Action, Any]] = {}  # see step_of
         self._inits: dict[int, Any] = {}  # see init
+        self._kept: dict[tuple[str, int, int], Any] = {}  # see _same
         self._after: dict[tuple[int, str], tuple[Expr, Action, Any]] = {}  # see after
         self._moved: dict[str, tuple[Action, Any, dict[Var, Any]]] = {}  # see moved
         self._posts: dict[str, tuple[Action, list[tuple[Any, Any]]]] = {}  # see after
@@ -701,10 +702,17 @@ class Encoder:
         return z3.And(*parts)
 
     def _same(self, symbol: Symbol, pre: Copy, post: Copy) -> Any:
-        parts = []
-        for _, qvars, lhs, old in self._cells(symbol, pre, post):
-            parts.append(z3.ForAll(qvars, lhs == old) if qvars else lhs == old)
-        return z3.And(*parts)
+        """``symbol`` keeps its value from ``pre`` to ``post`` (a closed formula, built once
+        per symbol and pair of copies: every action that leaves the symbol alone shares it)."""
+        key = (symbol.name, id(pre), id(post))
+        hit = self._kept.get(key)
+        if hit is None:
+            parts = []
+            for _, qvars, lhs, old in self._cells(symbol, pre, post):
+                parts.append(z3.ForAll(qvars, lhs == old) if qvars else lhs == old)
+            hit = z3.And(*parts)
+            self._kept[key] = hit
+        return hit
 
     # ---- models -----------------------------------------------------------------------------
 
