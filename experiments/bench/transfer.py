@@ -56,8 +56,15 @@ from xvol.reference.mirror.link import DirectLink, SimulatedLink, run_sync
 from xvol.reference.mirror.replication import BlockReplicator, ReplicationSource, VerifyReport
 from xvol.reference.storage.aggregate import Aggregate
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks
-from xvol.reference.storage.checksum import content_sums, read_summed, write_summed
+from xvol.reference.storage.checksum import (
+    WEIGHTS,
+    Checksums,
+    content_sums,
+    read_summed,
+    write_summed,
+)
 from xvol.reference.storage.disk import MemoryDisk, run_start
+from xvol.reference.storage.kernels import Words, copy_rows_summed
 from xvol.reference.volume.diff import diff_snapshots
 from xvol.reference.volume.volume import Volume
 
@@ -112,6 +119,12 @@ class PlainSpace:
         self.data.fill(0)  # touch every page now, as a preallocated device would be
 
     @property
+    def words(self) -> Words:
+        """The blocks as 64-bit words (a view, for the kernels)."""
+        words: Words = self.data.view(np.uint64)
+        return words
+
+    @property
     def name(self) -> str:
         """The space's name."""
         return self._name
@@ -137,6 +150,19 @@ class PlainSpace:
             return run
         out: Blocks = self.data[numbers]
         return out
+
+    def read_blocks_summed(self, numbers: BlockNumbers) -> tuple[Blocks, Checksums]:
+        """Many blocks and their content sums, copied and summed in one pass (a run), as a
+        disk hands them up (:class:`~xvol.reference.storage.checksum.SummedSpace`)."""
+        first = run_start(numbers)
+        if first is None:
+            data = self.read_blocks(numbers)
+            return data, content_sums(data)
+        out = np.empty((len(numbers), BLOCK_SIZE), dtype=np.uint8)
+        sums = np.empty(len(numbers), dtype=np.uint64)
+        words = out.view(np.uint64)
+        copy_rows_summed(self.words, first, 1, words, 0, 1, len(numbers), WEIGHTS, sums)
+        return out, sums
 
     def write_blocks(self, numbers: BlockNumbers, data: Blocks) -> None:
         """Store many blocks at once (a slice for a run of blocks, else a scatter)."""

@@ -34,9 +34,11 @@ Bulk paths: every read verifies with the block's *content sum* (:func:`.checksum
 and hands it up (:meth:`Disk.read_blocks_summed`); a write given the content sums stores them
 mixed with the block numbers without reading the bytes again (:meth:`Disk.write_blocks_summed`).
 A request for one ascending run of blocks is served with slices of the storage, not with a
-gather or scatter of single blocks.
+gather or scatter of single blocks. The RAID layer's bulk paths go further: they read and write
+whole RAID-4 stripes through all the disks' arrays at once (:meth:`Disk._kernel_arrays`),
+verifying, summing and folding the parity in the same pass as the copy (:mod:`.kernels`).
 
-Uses: numpy, :mod:`.block`, :mod:`.checksum`, :mod:`xvol.errors`.
+Uses: numpy, :mod:`.block`, :mod:`.checksum`, :mod:`.kernels`, :mod:`xvol.errors`.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from xvol.reference.storage.checksum import (
     mix_numbers,
     zero_block_checksums,
 )
+from xvol.reference.storage.kernels import Words
 
 # ---------------------------------------------------------------------------------------------
 # Errors: each names the disk (and the blocks) so that the RAID layer and people can act on it.
@@ -346,6 +349,24 @@ class Disk:
         self.counters.reads += count
         self.counters.bytes_read += count * BLOCK_SIZE
         return data, sums, bad
+
+    def _kernel_arrays(self) -> tuple[Words, Checksums, Checksums]:
+        """The disk's blocks as 64-bit words, its stored checksums and the mixes of its block
+        numbers: plain array views for the RAID layer's stripe kernels (:mod:`.kernels`), which
+        read and write the disk through them. Whoever does counts the I/O
+        (:meth:`_count_io`) and only uses a working disk without latent errors."""
+        self._check_alive()
+        if self._mix is None:
+            self._mix = mix_numbers(np.arange(self._block_count, dtype=np.int64))
+        words: Words = np.asarray(self._data).view(np.uint64)
+        return words, np.asarray(self._sums), self._mix
+
+    def _count_io(self, reads: int, writes: int) -> None:
+        """Count block I/O done through :meth:`_kernel_arrays`."""
+        self.counters.reads += reads
+        self.counters.bytes_read += reads * BLOCK_SIZE
+        self.counters.writes += writes
+        self.counters.bytes_written += writes * BLOCK_SIZE
 
     def read_blocks_tolerant(self, numbers: npt.ArrayLike) -> tuple[Blocks, npt.NDArray[np.bool_]]:
         """Read many blocks; return ``(data, bad)`` where ``bad[i]`` marks a block that had a

@@ -44,11 +44,12 @@ The section order follows the data:
    write, so a batch that fails with an error changes nothing.
    **Bulk paths** (RAID-4 with one-block chunks and every disk healthy, :meth:`RaidGroup.
    _runs_direct`): a run of consecutive logical blocks is one slice of every data disk. A run is
-   read slice by slice, each verified and copied once into place (:meth:`RaidGroup.
-   read_run_into`); its whole stripes are written without codeword arrays, the parity being the
-   XOR of the data columns (views of the caller's array) and each disk receiving one slice of
-   rows; the partial stripes at its ends take the same additive or subtractive choice cell by
-   cell (:meth:`RaidGroup.write_runs`). Any erasure met on the way sends the request down the
+   read by one compiled loop over the disks' arrays that copies every block into place and
+   verifies its checksum in the same pass (:meth:`RaidGroup.read_run_into`,
+   :func:`.kernels.read_stripes`); its whole stripes are written without codeword arrays by
+   another, which copies each data block to its disk, folds it into the row's parity and stores
+   its checksum in one pass (:func:`.kernels.write_stripes`); the partial stripes at its ends
+   take the same additive or subtractive choice cell by cell (:meth:`RaidGroup.write_runs`). Any erasure met on the way sends the request down the
    general path. Reads hand up the content sums the disks verified
    (:meth:`RaidGroup.read_blocks_summed`), and writes take them
    (:meth:`RaidGroup.write_blocks_summed`), so the disks' checksums of data blocks are derived,
@@ -57,7 +58,7 @@ The section order follows the data:
    :meth:`RaidGroup.scrub` rewrites blocks whose checksums show corruption and reports (and
    repairs) parity that disagrees with checksum-verified data.
 
-Uses: numpy, :mod:`.block`, :mod:`.checksum`, :mod:`.disk`, :mod:`xvol.errors`.
+Uses: numpy, :mod:`.block`, :mod:`.checksum`, :mod:`.disk`, :mod:`.kernels`, :mod:`xvol.errors`.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ import numpy.typing as npt
 
 from xvol.errors import DataLossError, InvalidArgumentError, StateError
 from xvol.reference.storage.block import BLOCK_SIZE, BlockNumbers, Blocks
-from xvol.reference.storage.checksum import Checksums, content_sums
+from xvol.reference.storage.checksum import WEIGHTS, Checksums, content_sums
 from xvol.reference.storage.disk import (
     Disk,
     DiskFailedError,
@@ -83,6 +84,7 @@ from xvol.reference.storage.disk import (
     last_write_wins,
     last_write_wins_summed,
 )
+from xvol.reference.storage.kernels import DiskSums, DiskWords, read_stripes, write_stripes
 
 RaidLevel = Literal["4", "5", "dp"]
 LEVELS: tuple[RaidLevel, ...] = ("4", "5", "dp")
@@ -94,6 +96,9 @@ Cell = tuple[int, int]
 """A cell of a codeword: (row, column)."""
 Step = tuple[Cell, tuple[Cell, ...]]
 """One decoding step: the target cell is the XOR of the source cells."""
+
+_NO_SUMS: Checksums = np.zeros(0, dtype=np.uint64)
+"""The kernels' placeholder for content sums a caller does not have."""
 
 _CODEWORD_CHUNK_BYTES = 16 << 20
 """Bound on the temporary codeword arrays of one batch step (bytes)."""
@@ -411,6 +416,9 @@ class _Pending:
     """Writes computed for a batch but not yet issued: per disk slot, a list of parts."""
 
     by_disk: dict[int, list[_Part]] = field(default_factory=dict)
+    stripes: list[tuple[int, Blocks, Checksums | None]] = field(default_factory=list)
+    """Whole RAID-4 stripes: (first disk row, their blocks in logical order, the blocks'
+    content sums or None)."""
 
     def add(
         self, disks: npt.NDArray[np.int64], blocks: npt.NDArray[np.int64], data: Blocks
@@ -659,8 +667,30 @@ class RaidGroup:
             sums[bad] = 0
         return out, bad, sums
 
+    def _kernel_arrays(self, count: int) -> tuple[DiskWords, DiskSums, DiskSums]:
+        """The first ``count`` disks' blocks, stored checksums and block-number mixes, as the
+        tuples :mod:`.kernels` takes (see :meth:`Disk._kernel_arrays`)."""
+        arrays = [disk._kernel_arrays() for disk in self._disks[:count]]
+        return (
+            tuple(words for words, _, _ in arrays),
+            tuple(stored for _, stored, _ in arrays),
+            tuple(mixes for _, _, mixes in arrays),
+        )
+
     def _write_cells(self, pending: _Pending) -> None:
-        """Issue computed writes, one call per part; cells on failed disks are skipped."""
+        """Issue computed writes, one call per part; cells on failed disks are skipped. Whole
+        RAID-4 stripes go first, all disks in one pass (:func:`.kernels.write_stripes`)."""
+        for first_row, stripe_blocks, stripe_sums in pending.stripes:
+            rows = len(stripe_blocks) // self.data_disks  # disk rows of these stripes
+            disks, stored, mixes = self._kernel_arrays(len(self._disks))
+            words = stripe_blocks.view(np.uint64)
+            given = _NO_SUMS if stripe_sums is None else stripe_sums
+            write_stripes(
+                words, given, stripe_sums is not None, disks, stored, mixes,
+                first_row, rows, self.chunk_blocks, WEIGHTS,
+            )  # fmt: skip
+            for disk in self._disks:
+                disk._count_io(0, rows)
         for slot, parts in sorted(pending.by_disk.items()):
             disk = self._disks[slot]
             if disk.failed:
@@ -822,17 +852,14 @@ class RaidGroup:
         self._check_run(first, count, "read")
         if self._runs_direct():
             d = self.data_disks
-            for column in range(d):
-                at = (column - first) % d  # first position of the run on this disk
-                if at >= count:
-                    continue
-                rows = (count - at + d - 1) // d
-                view, content, bad = self._disks[column].read_run((first + at) // d, rows)
-                if bad.any():
-                    break
-                out[at::d] = view
-                sums[at::d] = content
-            else:
+            disks, stored, mixes = self._kernel_arrays(d)
+            failed = read_stripes(
+                disks, stored, mixes, first, count, out.view(np.uint64), sums, WEIGHTS
+            )
+            done = count if failed < 0 else failed + 1
+            for column in range(d):  # blocks read from each disk
+                self._disks[column]._count_io(max(0, done - (column - first) % d + d - 1) // d, 0)
+            if failed < 0:
                 return
         out[:], sums[:] = self.read_blocks_summed(np.arange(first, first + count, dtype=np.int64))
 
@@ -1024,24 +1051,12 @@ class RaidGroup:
         self, first: int, end: int, blocks: Blocks, sums: Checksums | None, pending: _Pending
     ) -> None:
         """Queue the writes of whole RAID-4 stripes ``[first, end)`` holding ``blocks`` (in
-        logical order): each data disk gets one slice of rows (a view of ``blocks``), the parity
-        disk their XOR; checksums come from the content sums (computed here when None)."""
-        count, d, chunk = end - first, self.data_disks, self.chunk_blocks
-        if sums is None:
-            sums = content_sums(blocks)
-        columns = blocks.reshape(count, d, chunk, BLOCK_SIZE)
-        parity = np.bitwise_xor.reduce(columns.view(np.uint64), axis=1)  # (count, chunk, WORDS)
-        parity_blocks = parity.reshape(count * chunk, WORDS).view(np.uint8)
-        column_sums = sums.reshape(count, d, chunk)
-        for j in range(d):
-            pending.add_run(
-                j,
-                first * chunk,
-                columns[:, j].reshape(count * chunk, BLOCK_SIZE),
-                column_sums[:, j].reshape(-1),
-            )
-        pending.add_run(d, first * chunk, parity_blocks, content_sums(parity_blocks))
-        self.last_write.full_stripe += count * chunk
+        logical order) with their content sums (None: computed while writing): issued in one
+        pass over every disk, the parity folded in as the data is copied
+        (:func:`.kernels.write_stripes`)."""
+        stripe_blocks = np.ascontiguousarray(blocks)
+        pending.stripes.append((first * self.chunk_blocks, stripe_blocks, sums))
+        self.last_write.full_stripe += (end - first) * self.chunk_blocks
 
     def _plan_codewords(self, nums: BlockNumbers, blocks: Blocks, pending: _Pending) -> None:
         """Plan the writes of ``blocks`` codeword by codeword (any level, any pattern)."""
