@@ -91,6 +91,8 @@ def _run(console: Console, args: argparse.Namespace) -> int:
     experiment = registry.get(args.name)
     if args.executor == "dask" and args.scheduler is None:
         raise InvalidArgumentError("--executor dask needs --scheduler ADDRESS")
+    if args.workers is not None and args.workers < 1:
+        raise InvalidArgumentError(f"--workers must be at least 1, not {args.workers}")
     out_dir: Path = args.out if args.out is not None else registry.DEFAULT_OUT_ROOT / args.name
     grid = "quick" if args.quick else "full"
     points = len(experiment.grid_for(args.quick))

@@ -40,3 +40,14 @@ def test_quick_reproduce_writes_reports_results_and_paper_figures(
 def test_reproduce_rejects_zero_workers(tmp_path: Path) -> None:
     assert main(["reproduce", "--quick", "--workers", "0", "--out", str(tmp_path)]) == 2
     assert not (tmp_path / "verify").exists()
+
+
+def test_reproduce_refuses_a_paper_folder_it_cannot_write_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the paper folder should be")
+    out = tmp_path / "out"
+    assert main(["reproduce", "--quick", "--out", str(out), "--paper", str(blocker)]) == 2
+    assert "cannot write to" in capsys.readouterr().err
+    assert not (out / "verify").exists()  # no suite ran
