@@ -22,6 +22,7 @@ from rich.table import Table
 from xvol.errors import InvalidArgumentError
 from xvol.experiments import registry
 from xvol.experiments.framework import EXECUTOR_KINDS, RunResult, run_experiment
+from xvol.outputs import writable_folder
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -94,6 +95,7 @@ def _run(console: Console, args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise InvalidArgumentError(f"--workers must be at least 1, not {args.workers}")
     out_dir: Path = args.out if args.out is not None else registry.DEFAULT_OUT_ROOT / args.name
+    writable_folder(out_dir, "--out")
     grid = "quick" if args.quick else "full"
     points = len(experiment.grid_for(args.quick))
     console.print(

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from xvol.errors import InvalidArgumentError
+from xvol.outputs import writable_file
 from xvol.verification import report
 from xvol.verification.suites import Cell, SuiteOptions, SuiteReport, available, load, run_order
 
@@ -61,6 +62,16 @@ class _RichProgress:
 def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise InvalidArgumentError(f"--workers must be >= 1, got {args.workers}")
+    from xvol.model import fence, mirror  # the suites' properties (imported when run)
+
+    known = (*fence.PROPERTIES, *mirror.PROPERTIES)
+    if args.explain and args.explain not in known:
+        raise InvalidArgumentError(
+            f"no property {args.explain!r}; known: {', '.join(sorted(known))}"
+        )
+    for option, path in (("--json", args.json), ("--markdown", args.markdown)):
+        if path is not None:
+            writable_file(path, option)  # before the suites run, not after
     names = available() if args.suite == "all" else [args.suite]
     console = Console(stderr=False)
     options = SuiteOptions(quick=args.quick, workers=args.workers)

@@ -14,7 +14,6 @@ This module sits on the roof of the house, beside :mod:`xvol.cli`: it may import
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +25,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from xvol.errors import InvalidArgumentError
+from xvol.outputs import writable_folder
 
 if TYPE_CHECKING:
     from xvol.verification.suites import SuiteReport
@@ -166,22 +166,13 @@ def write_paper(
     return [*products, Product(built, "the paper (PDF)")], []
 
 
-def _make_writable(folder: Path) -> None:
-    """Create ``folder`` (and its parents) or say why it cannot be written."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InvalidArgumentError(f"cannot write to {folder}: {error.strerror}") from error
-    if not os.access(folder, os.W_OK):
-        raise InvalidArgumentError(f"cannot write to {folder}: permission denied")
-
-
 def run(args: argparse.Namespace) -> int:
     """Carry out ``xvol reproduce``; exit status 1 if a suite reports a failure."""
     if args.workers < 1:
         raise InvalidArgumentError(f"--workers must be >= 1, got {args.workers}")
-    for folder in (args.out, args.paper / "figures", args.paper / "generated"):
-        _make_writable(folder)  # before minutes of work, not after
+    writable_folder(args.out, "--out")  # before minutes of work, not after them
+    for folder in (args.paper / "figures", args.paper / "generated"):
+        writable_folder(folder, "--paper")
     console = Console()
     mode = "quick" if args.quick else "full"
     console.print(f"[bold]xvol reproduce[/bold] ({mode}): suites, experiments, figures")
