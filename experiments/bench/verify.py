@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
+from xvol.errors import InvalidArgumentError
 from xvol.model.check import (
     EveryN,
     Limits,
@@ -172,6 +173,12 @@ def _explicit(
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print its table."""
+    if args.time_cap <= 0 or args.max_states < 1:
+        raise InvalidArgumentError(
+            f"--time-cap must be > 0 s and --max-states >= 1, got {args.time_cap} and "
+            f"{args.max_states}"
+        )
     console = Console()
     console.print(
         f"xvol bench verify: quick={args.quick} time-cap={args.time_cap}s "
