@@ -49,11 +49,11 @@ The section order follows the data:
    :func:`.kernels.read_stripes`); its whole stripes are written without codeword arrays by
    another, which copies each data block to its disk, folds it into the row's parity and stores
    its checksum in one pass (:func:`.kernels.write_stripes`); the partial stripes at its ends
-   take the same additive or subtractive choice cell by cell (:meth:`RaidGroup.write_runs`). Any erasure met on the way sends the request down the
-   general path. Reads hand up the content sums the disks verified
-   (:meth:`RaidGroup.read_blocks_summed`), and writes take them
-   (:meth:`RaidGroup.write_blocks_summed`), so the disks' checksums of data blocks are derived,
-   not recomputed (see :mod:`.checksum`).
+   take the same additive or subtractive choice cell by cell (:meth:`RaidGroup.write_runs`).
+   Any erasure met on the way sends the request down the general path. Reads hand up the
+   content sums the disks verified (:meth:`RaidGroup.read_blocks_summed`), and writes take
+   them (:meth:`RaidGroup.write_blocks_summed`), so the disks' checksums of data blocks are
+   derived, not recomputed (see :mod:`.checksum`).
 5. **Maintenance**: :meth:`RaidGroup.rebuild` reconstructs a failed disk onto a spare,
    :meth:`RaidGroup.scrub` rewrites blocks whose checksums show corruption and reports (and
    repairs) parity that disagrees with checksum-verified data.
