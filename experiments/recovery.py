@@ -590,6 +590,8 @@ def resync_point(params: Params, seed: int) -> Record:
         raise _fail("resync", params, "a write acknowledged at B is not at B")
     pair.reconnect()
     if baseline:  # the common base is lost: a new baseline is the only way back
+        for hold in a.holds(VS, XV):  # the broken mirror's hold on it, released by hand
+            a.release(VS, XV, hold.holder)
         for row in a.snapshots(VS, XV):
             a.jobs.delete(VS, XV, row.name)
     co_a = MirroringCoordinator(a, pair.link("A", "B"))

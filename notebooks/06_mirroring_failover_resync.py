@@ -32,7 +32,12 @@ from xvol.reference.mirror.coordinator import MirroringCoordinator
 from xvol.reference.mirror.link import LinkError
 from xvol.reference.mirror.relationships import MirrorConfig
 from xvol.reference.mirror.resync import PRESERVED_MANIFEST, NoCommonSnapshotError, Resync
-from xvol.reference.mirror.site import ReadOnlyMirrorError, SitePair, build_site
+from xvol.reference.mirror.site import (
+    ReadOnlyMirrorError,
+    SitePair,
+    SnapshotHeldError,
+    build_site,
+)
 
 VS, XV = "vs1", "xv"
 
@@ -222,15 +227,33 @@ print(
 assert check.equal
 
 # %% [markdown]
-# ## No common snapshot: a clear error, and a baseline on request
+# ## Holds on the common base
 #
-# If the common snapshot is gone (here: every snapshot at B is deleted after it fails over
-# once more), resync cannot roll back to it. It says so and offers a new baseline, which
-# re-sends everything (after preserving A's files).
+# A relationship **holds** its common base snapshot at both sites (as `zfs hold` pins a
+# snapshot, or as a mirror-owned snapshot is "busy"), so neither site can delete the snapshot
+# the next update or resync starts from. The holds survive a failover on purpose: the exported
+# snapshot is the common base a resync needs. Here A fails over once more (B must later resync
+# from A), and B, the old source, refuses to delete its common base.
 
 # %%
 remote_back = MirroringCoordinator(remote, pair.link("B", "A"))
 back.failover(VS, XV)  # A serves again; B must now resync from A
+print("holds at B:", [(h.name, h.holder) for h in remote.holds(VS, XV)])
+try:
+    remote.delete_snapshot(VS, XV, remote.holds(VS, XV)[0].name)
+except SnapshotHeldError as held:
+    print("refused:", held)
+
+# %% [markdown]
+# ## No common snapshot: a clear error, and a baseline on request
+#
+# If the common snapshot is gone anyway (here an administrator releases the hold and deletes
+# every snapshot at B), resync cannot roll back to it. It says so and offers a new baseline,
+# which re-sends everything (after preserving B's files).
+
+# %%
+for hold in remote.holds(VS, XV):
+    remote.release(VS, XV, hold.holder)
 for row in remote.snapshots(VS, XV):
     remote.jobs.delete(VS, XV, row.name)
 try:
@@ -240,6 +263,32 @@ except NoCommonSnapshotError as error:
 baseline = pair.run(Resync(remote_back, VS, XV).run(baseline=True))
 print(f"baseline resync sent {baseline.update.records_sent} blocks")
 assert remote.files(VS, XV) == primary.files(VS, XV)
+
+# %% [markdown]
+# A live mirror can also be **re-baselined in place** (`update(..., baseline=True)`, the way
+# back when the source lost the common base): every block is sent again into hidden staging
+# volumes while B keeps serving its exported snapshot, and one local step swaps the new
+# snapshot in once every member has it.
+
+# %%
+serving = remote.files(VS, XV)
+primary.write(VS, XV, "/after-rebaseline", b"sent with the new baseline\n" * 20)
+process = pair.env.process(remote_back.update(VS, XV, baseline=True))
+steps, served_old = 0, 0
+while process.is_alive:
+    pair.env.step()
+    steps += 1
+    if steps % 20 == 0:  # a client reading at B now and then: the old snapshot or the new one
+        seen = remote.files(VS, XV)
+        assert seen in (serving, primary.files(VS, XV))
+        served_old += seen == serving
+assert served_old > 0
+rebaseline = process.value
+print(
+    f"in-place baseline sent {rebaseline.records_sent} blocks and replaced "
+    f"{', '.join(rebaseline.replaced)}"
+)
+assert rebaseline.baseline and remote.files(VS, XV) == primary.files(VS, XV)
 
 # %% [markdown]
 # **Exercises.**

@@ -1,22 +1,37 @@
 """Tests of the mirroring coordinator: initialize, update, redirect, cut and resume, resize,
-failover, verification, typed errors (reference/mirror/coordinator.py)."""
+failover, verification, typed errors, holds on the common base, the in-place baseline, deleting
+a mirror, retention by default, calls in flight at a cut (reference/mirror/coordinator.py)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
 
-from xvol.errors import AlreadyExistsError, StateError
+from xvol.errors import AlreadyExistsError, NotFoundError, StateError
 from xvol.reference.mirror.coordinator import (
+    BaseSnapshotLostError,
     CountMismatchError,
     MirrorBrokenError,
     MirroringCoordinator,
     UnknownSnapshotError,
 )
-from xvol.reference.mirror.link import LinkError
-from xvol.reference.mirror.relationships import MirrorConfig, MirrorState, UnknownRelationshipError
-from xvol.reference.mirror.site import ReadOnlyMirrorError, SitePair, build_site
+from xvol.reference.mirror.link import LinkError, Message
+from xvol.reference.mirror.relationships import (
+    DEFAULT_RETAIN,
+    MirrorConfig,
+    MirrorState,
+    UnknownRelationshipError,
+    mirror_holder,
+)
+from xvol.reference.mirror.site import (
+    ReadOnlyMirrorError,
+    Site,
+    SitePair,
+    SnapshotHeldError,
+    build_site,
+)
 
 VS, XV = "vs1", "xv"
 
@@ -306,3 +321,238 @@ def test_lag_reports_the_age_of_the_exported_data_in_link_seconds() -> None:
     assert lag.seconds is not None and 30.0 <= lag.seconds <= pair.now - taken + 1.0
     pair.run(co.update(VS, XV))
     assert pair.run(co.lag(VS, XV)).seconds is not None
+
+
+def test_after_a_cut_no_request_runs_at_the_source_later_and_the_update_resumes() -> None:
+    """Calls in flight at a cut (a window of batch requests): once the update fails, nothing
+    it sent executes at the source later, even when the link comes back at that instant; the
+    next update resumes from the checkpoints."""
+    primary = build_site("A", seed=1, data_constituents=2)
+    remote = build_site("B", seed=2, volume=None)
+    pair = SitePair(primary, remote, bandwidth=2e6)
+    for i in range(4):
+        primary.write(VS, XV, f"/f{i}", bytes([i + 1]) * 200_000)
+    co = MirroringCoordinator(remote, pair.link("B", "A"), batch_blocks=32)
+    pair.run(co.initialize(VS, XV))
+    before = remote.files(VS, XV)
+    for i in range(4):
+        primary.write(VS, XV, f"/f{i}", bytes([50 + i]) * 200_000)
+    proxy = pair.proxies["A"]
+    handled: list[float] = []
+    answer = proxy.handle
+
+    def logged(request: Message) -> Message:
+        handled.append(pair.now)
+        return answer(request)
+
+    proxy.handle = logged  # type: ignore[method-assign]
+    pair.disaster(after_bytes=300_000)
+    with pytest.raises(LinkError):
+        pair.run(co.update(VS, XV))
+    failed_at = pair.now
+    pair.reconnect()
+    pair.env.run(until=failed_at + 10.0)
+    assert handled and max(handled) <= failed_at  # nothing ran at A after B gave up
+    assert pair.links[("B", "A")].stats.resets >= 1
+    assert remote.files(VS, XV) == before
+    pending = co.tables.group(VS, XV).pending
+    result = pair.run(co.update(VS, XV))
+    assert result.snapshot.name == pending
+    assert sum(m.records_resumed for m in result.members) > 0
+    assert remote.files(VS, XV) == primary.files(VS, XV)
+    assert pair.run(co.verify(VS, XV)).equal
+
+
+HOLDER = mirror_holder("A", VS, XV, "B", VS, XV)
+
+
+def staging_volumes(site: Site) -> list[str]:
+    """Staging volumes of in-place baselines on the site's nodes."""
+    return [
+        v
+        for node in site.cluster.nodes.values()
+        for v in node.dmodule.storage.volume_ids()
+        if v.endswith(".baseline")
+    ]
+
+
+def test_the_common_base_is_held_at_both_sites_and_the_hold_moves_with_each_update() -> None:
+    pair, co = make_pair()
+    a, b = pair.site("A"), pair.site("B")
+    first = pair.run(co.initialize(VS, XV)).snapshot.name
+    assert [(h.name, h.holder) for h in a.holds(VS, XV)] == [(first, HOLDER)]
+    assert [(h.name, h.holder) for h in b.holds(VS, XV)] == [(first, HOLDER)]
+    version = a.cluster.replica().version
+    for delete in (a.delete_snapshot, a.jobs.delete, b.delete_snapshot):
+        with pytest.raises(SnapshotHeldError, match=re.escape(HOLDER)) as info:
+            delete(VS, XV, first)
+        assert info.value.snapshot == first and info.value.holders == (HOLDER,)
+    assert a.cluster.replica().version == version
+    a.write(VS, XV, "/f1", b"changed")
+    second = pair.run(co.update(VS, XV)).snapshot.name
+    assert [h.name for h in a.holds(VS, XV)] == [second] == [h.name for h in b.holds(VS, XV)]
+    a.delete_snapshot(VS, XV, first)  # the previous base is released at the source
+    a.write(VS, XV, "/f2", b"changed too")
+    third = pair.run(co.update(VS, XV))
+    assert third.records_sent < 30 and b.files(VS, XV) == a.files(VS, XV)
+
+
+def test_a_cut_update_holds_both_its_base_and_its_target_at_the_source() -> None:
+    pair, co = make_pair(bandwidth=5e6, size=60000)
+    a = pair.site("A")
+    base = pair.run(co.initialize(VS, XV)).snapshot.name
+    for i in range(6):
+        a.write(VS, XV, f"/f{i}", bytes([50 + i]) * 60000)
+    pair.disaster(after_bytes=200_000)
+    with pytest.raises(LinkError):
+        pair.run(co.update(VS, XV))
+    pending = co.tables.group(VS, XV).pending
+    assert pending is not None
+    assert {h.name for h in a.holds(VS, XV)} == {base, pending}
+    with pytest.raises(SnapshotHeldError):
+        a.delete_snapshot(VS, XV, pending)
+    pair.reconnect()
+    pair.run(co.update(VS, XV))
+    assert [h.name for h in a.holds(VS, XV)] == [pending]
+
+
+def test_a_lost_base_stops_the_update_and_an_in_place_baseline_keeps_serving_until_it_commits() -> (
+    None
+):
+    pair, co = make_pair(bandwidth=5e6, size=60000)
+    a, b = pair.site("A"), pair.site("B")
+    first = pair.run(co.initialize(VS, XV)).snapshot.name
+    a.write(VS, XV, "/f0", b"after the base was lost")
+    a.release(VS, XV, HOLDER)  # an administrator insists: the common base goes at the source
+    a.delete_snapshot(VS, XV, first)
+    serving, version = b.files(VS, XV), b.cluster.replica().version
+    with pytest.raises(
+        BaseSnapshotLostError, match=r"update\('vs1', 'xv', baseline=True\)"
+    ) as lost:
+        pair.run(co.update(VS, XV))
+    assert isinstance(lost.value, NotFoundError) and repr(first) in str(lost.value)
+    assert b.cluster.replica().version == version and b.files(VS, XV) == serving
+    process = pair.env.process(co.update(VS, XV, baseline=True))
+    steps, served_old = 0, 0
+    while process.is_alive:
+        pair.env.step()
+        steps += 1
+        if steps % 10 == 0:
+            seen = b.files(VS, XV)
+            assert seen in (serving, a.files(VS, XV))  # one whole snapshot, never a mix
+            served_old += seen == serving
+    assert served_old > 0
+    result = process.value
+    assert result.baseline and result.replaced == (first,)
+    assert result.records_sent == sum(m.records for m in result.members) > 0
+    assert b.files(VS, XV) == a.files(VS, XV) and pair.run(co.verify(VS, XV)).equal
+    assert [r.name for r in b.snapshots(VS, XV)] == [result.snapshot.name]
+    assert [h.name for h in b.holds(VS, XV)] == [result.snapshot.name]
+    assert staging_volumes(b) == [] and not co.tables.group(VS, XV).rebaseline
+    a.write(VS, XV, "/f1", b"incremental again")
+    assert pair.run(co.update(VS, XV)).records_sent < 30
+    assert b.files(VS, XV) == a.files(VS, XV)
+
+
+def test_a_cut_in_place_baseline_leaves_the_old_replica_and_the_next_update_resumes_it() -> None:
+    pair, co = make_pair(bandwidth=5e6, size=60000)
+    a, b = pair.site("A"), pair.site("B")
+    first = pair.run(co.initialize(VS, XV)).snapshot.name
+    for i in range(6):
+        a.write(VS, XV, f"/f{i}", bytes([90 + i]) * 60000)
+    before = b.files(VS, XV)
+    pair.disaster(after_bytes=400_000)
+    with pytest.raises(LinkError):
+        pair.run(co.update(VS, XV, baseline=True))
+    assert b.files(VS, XV) == before and [r.name for r in b.snapshots(VS, XV)] == [first]
+    assert co.tables.group(VS, XV).rebaseline and staging_volumes(b)
+    pair.reconnect()
+    result = pair.run(co.update(VS, XV))  # a plain update resumes the baseline as one
+    assert result.baseline and result.replaced == (first,)
+    assert sum(m.records_resumed for m in result.members) + sum(m.skipped for m in result.members)
+    assert b.files(VS, XV) == a.files(VS, XV) and pair.run(co.verify(VS, XV)).equal
+    assert staging_volumes(b) == []
+
+
+def test_failover_during_an_in_place_baseline_drops_the_staging_and_keeps_the_holds() -> None:
+    pair, co = make_pair(bandwidth=5e6, size=60000)
+    a, b = pair.site("A"), pair.site("B")
+    first = pair.run(co.initialize(VS, XV)).snapshot.name
+    exported = b.files(VS, XV)
+    for i in range(6):
+        a.write(VS, XV, f"/f{i}", bytes([20 + i]) * 60000)
+    pair.disaster(after_bytes=400_000)
+    with pytest.raises(LinkError):
+        pair.run(co.update(VS, XV, baseline=True))
+    co.failover(VS, XV)
+    assert b.files(VS, XV) == exported and staging_volumes(b) == []
+    assert [h.name for h in b.holds(VS, XV)] == [first]  # the resync's common base
+    assert first in {h.name for h in a.holds(VS, XV)}
+    done = pair.run(co.delete(VS, XV, release_source=False))  # the source is gone for good
+    assert done.source_released == () and [h.name for h in done.released] == [first]
+    assert first in {h.name for h in a.holds(VS, XV)}  # A's administrator releases it there
+    assert not co.tables.has_group(VS, XV) and b.holds(VS, XV) == []
+
+
+def test_an_in_place_baseline_is_refused_while_someone_else_holds_a_destination_snapshot() -> None:
+    pair, co = make_pair()
+    a, b = pair.site("A"), pair.site("B")
+    first = pair.run(co.initialize(VS, XV)).snapshot.name
+    b.hold(VS, XV, first, "auditor")
+    versions = (a.cluster.replica().version, b.cluster.replica().version)
+    with pytest.raises(SnapshotHeldError, match="auditor"):
+        pair.run(co.update(VS, XV, baseline=True))
+    assert (a.cluster.replica().version, b.cluster.replica().version) == versions
+    b.release(VS, XV, "auditor")
+    assert pair.run(co.update(VS, XV, baseline=True)).replaced == (first,)
+
+
+def test_deleting_a_broken_mirror_releases_its_holds_at_both_sites() -> None:
+    pair, co = make_pair()
+    a, b = pair.site("A"), pair.site("B")
+    first = pair.run(co.initialize(VS, XV)).snapshot.name
+    with pytest.raises(StateError, match="fail it over"):
+        pair.run(co.delete(VS, XV))
+    co.failover(VS, XV)
+    assert [h.name for h in a.holds(VS, XV)] == [first] == [h.name for h in b.holds(VS, XV)]
+    pair.disaster()
+    version = b.cluster.replica().version
+    with pytest.raises(LinkError):
+        pair.run(co.delete(VS, XV))
+    assert co.tables.has_group(VS, XV) and b.cluster.replica().version == version
+    pair.reconnect()
+    done = pair.run(co.delete(VS, XV))
+    assert [h.name for h in done.source_released] == [first] == [h.name for h in done.released]
+    assert a.holds(VS, XV) == [] == b.holds(VS, XV)
+    assert co.tables.relationships(VS, XV) == [] and co.tables.destination_volumes() == []
+    a.delete_snapshot(VS, XV, first)  # nothing holds it any more
+    b.write(VS, XV, "/still-read-write", b"yes")
+    with pytest.raises(UnknownRelationshipError):
+        pair.run(co.delete(VS, XV))
+
+
+def test_retention_is_on_by_default_so_a_long_schedule_never_reaches_the_snapshot_limit() -> None:
+    assert MirrorConfig().retain == DEFAULT_RETAIN
+    a = build_site("A", seed=1, nodes=1, data_constituents=1, volume_blocks=128)
+    b = build_site("B", seed=2, nodes=1, volume=None)
+    pair = SitePair(a, b)
+    a.write(VS, XV, "/f", b"x")
+    co = MirroringCoordinator(b, pair.link("B", "A"))
+    pair.run(co.initialize(VS, XV, config=MirrorConfig(schedule=60.0)))
+    runs = pair.run(co.run_schedule(VS, XV, until=pair.now + 300 * 60.0 + 1.0))
+    assert len(runs) == 300 and {r.outcome for r in runs} == {"updated"}  # > 255 snapshots
+    for site in (a, b):
+        assert len(site.snapshots(VS, XV)) == DEFAULT_RETAIN
+        for member in site.members(VS, XV):
+            assert len(site.volume(VS, XV, member.name).snapshots()) == DEFAULT_RETAIN
+    assert b.files(VS, XV) == a.files(VS, XV)
+
+
+def test_retain_none_keeps_every_snapshot_the_mirror_took() -> None:
+    pair, co = make_pair()
+    a, b = pair.site("A"), pair.site("B")
+    pair.run(co.initialize(VS, XV, config=MirrorConfig(retain=None)))
+    for i in range(3):
+        a.write(VS, XV, f"/k{i}", b"keep")
+        assert pair.run(co.update(VS, XV)).pruned == ()
+    assert len(a.snapshots(VS, XV)) == len(b.snapshots(VS, XV)) == 4

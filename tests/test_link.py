@@ -18,6 +18,7 @@ from xvol.reference.mirror.link import (
     Cut,
     DirectLink,
     LinkDownError,
+    LinkError,
     LinkTimeoutError,
     Message,
     Process,
@@ -230,3 +231,59 @@ def test_tamper_hook_changes_replies_in_flight() -> None:
     )
     reply = run(env, link.channel("r").request(Ping(0, 1)))
     assert isinstance(reply, Pong) and reply.payload == 7
+
+
+def test_a_failed_call_resets_the_link_and_no_request_in_flight_executes_later() -> None:
+    """Calls in flight at a cut: once one call fails (every retransmission lost), every other
+    call in flight on the link fails at that instant, and a request that had not reached the
+    endpoint never does, even when the link comes back at once."""
+    env = simpy.Environment()
+    echo = Echo()
+    link = SimulatedLink(env, echo, bandwidth=1e4, rto=1.0, max_retries=2)
+    channel = link.channel("r")
+    outcome: dict[str, object] = {}
+
+    def caller() -> Process[None]:
+        first = channel.start(Ping(0))
+        yield env.timeout(1.5)
+        second = channel.start(Ping(0))  # a window: two requests in flight
+        try:
+            yield from first.result()
+        except LinkDownError:
+            outcome["failed_at"] = float(env.now)
+            link.restore()  # the sites reconnect at the very moment the caller gave up
+        try:
+            yield from second.result()
+        except LinkDownError as error:
+            outcome["second"] = (float(env.now), str(error))
+
+    link.cut_now()
+    env.process(caller())
+    env.run(until=20.0)
+    failed_at = outcome["failed_at"]
+    assert isinstance(failed_at, float)
+    assert echo.calls == 0  # nothing sent before the failure executed afterwards
+    second = outcome["second"]
+    assert isinstance(second, tuple) and second[0] == failed_at and "reset" in second[1]
+    assert link.stats.resets == 1
+    assert isinstance(run(env, channel.request(Ping(0))), Pong)  # a new call goes through
+    assert echo.calls == 1
+
+
+def test_a_cancelled_call_never_reaches_the_endpoint() -> None:
+    env = simpy.Environment()
+    echo = Echo()
+    link = SimulatedLink(env, echo, bandwidth=100.0, latency=0.5)
+    channel = link.channel("r")
+    pending = channel.start(Ping(936))  # 10 s on the wire
+    env.run(until=4.0)
+    pending.cancel()
+    env.run(until=30.0)
+    assert echo.calls == 0
+    with pytest.raises(LinkError, match="cancelled"):
+        run(env, pending.result())
+    done = channel.start(Ping(0))
+    assert isinstance(run(env, done.result()), Pong)
+    done.cancel()  # no effect on a finished call
+    assert echo.calls == 1
+    DirectLink(echo).channel("d").start(Ping(0)).cancel()  # a call without time: no-op

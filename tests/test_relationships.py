@@ -8,6 +8,7 @@ import pytest
 from xvol.errors import InvalidArgumentError
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.mirror.relationships import (
+    DEFAULT_RETAIN,
     MIRROR,
     MirrorConfig,
     MirrorGroup,
@@ -15,6 +16,7 @@ from xvol.reference.mirror.relationships import (
     MirrorTables,
     Relationship,
     UnknownRelationshipError,
+    mirror_holder,
 )
 
 
@@ -63,3 +65,19 @@ def test_groups_keep_state_exported_and_pending_snapshots() -> None:
 def test_configuration_j_rejects_bad_values(bad: dict[str, float]) -> None:
     with pytest.raises(InvalidArgumentError):
         MirrorConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_retention_defaults_on_and_none_stays_an_explicit_keep_all() -> None:
+    assert MirrorConfig().retain == DEFAULT_RETAIN >= 1
+    assert MirrorConfig.from_json(MirrorConfig(retain=None).to_json()).retain is None
+    assert MirrorConfig.from_json({"schedule": 60.0}).retain == DEFAULT_RETAIN  # an older row
+    assert MirrorConfig.from_json(MirrorConfig(retain=7).to_json()).retain == 7
+
+
+def test_a_group_names_its_hold_tag_and_round_trips_an_unfinished_baseline() -> None:
+    group = MirrorGroup("vs1", "xv", "A", "vs0", "src", pending="mirror.B.3", rebaseline=True)
+    assert group.holder("B") == mirror_holder("A", "vs0", "src", "B", "vs1", "xv")
+    assert group.holder("B") == "mirror A:vs0/src -> B:vs1/xv"
+    assert MirrorGroup.from_json(group.to_json()) == group
+    older = {k: v for k, v in group.to_json().items() if k != "rebaseline"}
+    assert not MirrorGroup.from_json(older).rebaseline

@@ -1,5 +1,5 @@
 """Tests of the resync after failover: common snapshot, dry run, preserve, rollback, reverse,
-resize, transfer, fail back, new baseline (reference/mirror/resync.py)."""
+resize, transfer, fail back, new baseline, forced baseline, holds (reference/mirror/resync.py)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,20 @@ from hypothesis import strategies as st
 from xvol.errors import StateError
 from xvol.reference.mirror.coordinator import MirroringCoordinator
 from xvol.reference.mirror.link import LinkError
-from xvol.reference.mirror.relationships import MirrorState
+from xvol.reference.mirror.relationships import MirrorState, mirror_holder
 from xvol.reference.mirror.resync import (
     PRESERVED_MANIFEST,
     NoCommonSnapshotError,
     Resync,
     common_snapshot,
 )
-from xvol.reference.mirror.site import ReadOnlyMirrorError, SitePair, build_site
+from xvol.reference.mirror.site import (
+    ReadOnlyMirrorError,
+    SitePair,
+    SnapshotHeldError,
+    build_site,
+    snapshot_files,
+)
 
 VS, XV = "vs1", "xv"
 
@@ -119,6 +125,10 @@ def test_discard_needs_an_explicit_choice_and_then_preserves_nothing() -> None:
 def test_a_missing_common_snapshot_is_a_typed_error_and_baseline_works() -> None:
     pair, _ = failed_over_pair()
     a, b = pair.site("A"), pair.site("B")
+    common = a.snapshots(VS, XV)[-1]
+    with pytest.raises(SnapshotHeldError):  # the broken mirror still holds its common base
+        a.delete_snapshot(VS, XV, common.name)
+    a.release(VS, XV, mirror_holder("A", VS, XV, "B", VS, XV))  # an administrator insists
     for row in a.snapshots(VS, XV):
         a.jobs.delete(VS, XV, row.name)  # the common snapshot is deleted at the old primary
     co_a = MirroringCoordinator(a, pair.link("A", "B"))
@@ -235,3 +245,73 @@ def test_an_empty_directory_made_at_the_old_primary_is_listed_and_preserved() ->
     assert {e.name for e in kept.readdir("/")} >= {"empty-at-a", "full-at-a"}
     assert b"kept directory /empty-at-a/" in kept.read(PRESERVED_MANIFEST)
     assert not any(e.name == "empty-at-a" for e in xv.readdir("/"))  # rolled back
+
+
+def test_a_resync_moves_the_holds_from_the_reversed_relationship_to_the_new_one() -> None:
+    pair, _ = failed_over_pair()
+    a, b = pair.site("A"), pair.site("B")
+    old = mirror_holder("A", VS, XV, "B", VS, XV)
+    assert {h.holder for h in a.holds(VS, XV)} == {old} == {h.holder for h in b.holds(VS, XV)}
+    co_a = MirroringCoordinator(a, pair.link("A", "B"))
+    resync = Resync(co_a, VS, XV)
+    plan = pair.run(resync.plan())
+    assert plan.released and {h.holder for h in plan.released} == {old} and plan.held == ()
+    result = pair.run(resync.run())
+    new = mirror_holder("B", VS, XV, "A", VS, XV)
+    exported = result.update.snapshot.name
+    assert [(h.name, h.holder) for h in a.holds(VS, XV)] == [(exported, new)]
+    assert [(h.name, h.holder) for h in b.holds(VS, XV)] == [(exported, new)]
+    with pytest.raises(SnapshotHeldError):
+        b.delete_snapshot(VS, XV, exported)  # B is the source now and keeps A's base
+
+
+def test_a_snapshot_someone_else_holds_stops_the_resync_before_anything_changes() -> None:
+    pair, _ = failed_over_pair()
+    a = pair.site("A")
+    co_a = MirroringCoordinator(a, pair.link("A", "B"))
+    a.snapshot(VS, XV, "legal-hold")  # taken at A after the failover: B lacks it
+    a.hold(VS, XV, "legal-hold", "legal")
+    plan = pair.run(Resync(co_a, VS, XV).plan())
+    assert "legal-hold" in plan.discarded_snapshots
+    assert [(h.name, h.holder) for h in plan.held] == [("legal-hold", "legal")]
+    version, files = a.cluster.replica().version, a.files(VS, XV)
+    with pytest.raises(SnapshotHeldError, match="legal"):
+        pair.run(Resync(co_a, VS, XV).run())
+    assert a.cluster.replica().version == version and a.files(VS, XV) == files
+    a.release(VS, XV, "legal")
+    assert pair.run(Resync(co_a, VS, XV).run()).update.snapshot is not None
+
+
+def test_a_forced_baseline_resends_everything_preserves_and_serves_the_common_snapshot() -> None:
+    pair, _ = failed_over_pair()
+    a, b = pair.site("A"), pair.site("B")
+    co_a = MirroringCoordinator(a, pair.link("A", "B"))
+    resync = Resync(co_a, VS, XV)
+    plan = pair.run(resync.plan(force_baseline=True))
+    assert plan.baseline and plan.common is not None
+    assert set(plan.discarded_snapshots) == {r.name for r in a.snapshots(VS, XV)}
+    assert plan.discarded_paths == ("/a-only", "/f1", "/f4")  # divergence since the common one
+    common = snapshot_files(a.open_snapshot(VS, XV, plan.common.snapshot_id))
+    pair.disaster(after_bytes=150_000)  # the baseline is cut mid-way
+    with pytest.raises(LinkError):
+        pair.run(resync.run(force_baseline=True))
+    assert a.files(VS, XV) == common  # A serves the common snapshot while the baseline streams
+    assert co_a.tables.group(VS, XV).rebaseline
+    pair.reconnect()
+    result = pair.run(co_a.update(VS, XV))  # resumes the baseline
+    assert result.baseline and plan.common.name in result.replaced
+    assert a.files(VS, XV) == b.files(VS, XV) and pair.run(co_a.verify(VS, XV)).equal
+    preserved = [vol for vs, vol, _m in a.cluster.volume_table() if "preserved" in vol]
+    kept = a.open_snapshot(VS, preserved[0], "preserved")
+    assert kept.read("/f1") == b"A divergent" and kept.read("/a-only") == b"only at A"
+
+
+def test_a_forced_baseline_resync_runs_to_the_end_in_one_go() -> None:
+    pair, _ = failed_over_pair()
+    a, b = pair.site("A"), pair.site("B")
+    co_a = MirroringCoordinator(a, pair.link("A", "B"))
+    result = pair.run(Resync(co_a, VS, XV).run(force_baseline=True, discard=True))
+    assert result.plan.baseline and result.update.baseline and result.preserved is None
+    assert result.update.records_sent == sum(m.records for m in result.update.members)
+    assert a.files(VS, XV) == b.files(VS, XV) and pair.run(co_a.verify(VS, XV)).equal
+    assert [r.name for r in a.snapshots(VS, XV)] == [result.update.snapshot.name]

@@ -7,5 +7,6 @@ messages as bytes over a TCP socket: a real transport for the link interface), :
 site = a cluster; the source proxy; two sites joined by links), :mod:`.relationships` (the
 relationship table, fields A-J, and the destination volume table with the source-ID mapping),
 :mod:`.coordinator` (the mirroring coordinator: initialize, update with resize and redirect,
-failover, verify, lag), :mod:`.resync` (dry run, preserve, rollback, reverse, transfer back) and
+in-place baseline, holds on the common base, failover, verify, lag, delete), :mod:`.resync`
+(dry run, preserve, rollback, reverse, transfer back, forced baseline) and
 :mod:`.demo` (``xvol demo``)."""

@@ -1,4 +1,5 @@
-"""The mirroring coordinator: initialize, update, failover and verify an expandable-volume mirror.
+"""The mirroring coordinator: initialize, update, failover, verify and delete an
+expandable-volume mirror.
 
 The seed's mirroring coordinator runs on the M-host of the *destination* (remote) cluster and
 reaches the primary only through the source proxy (:class:`~.site.SourceProxy`) over a
@@ -9,22 +10,48 @@ reaches the primary only through the source proxy (:class:`~.site.SourceProxy`) 
 2. pick the **target snapshot**: a named one, the target of an update that was cut (so it is
    resumed, not restarted), or a new consistent snapshot the proxy takes at the source (the
    snapshot job manager's fences make it consistent across all members);
-3. **resize** the destination to match: a data constituent added at the source since the last
+3. **hold** the target and the common base (the exported snapshot) at the source
+   (:class:`~.site.HoldSnapshotsRequest`, tagged with the relationship), so that neither can
+   be deleted there while the update runs; a base the source no longer holds intact stops an
+   incremental update here with :class:`BaseSnapshotLostError`, before anything changes here
+   (a baseline does not need the base; it keeps it held if the source still has it, since a
+   failover before the baseline commits leaves the base as the common snapshot);
+4. **resize** the destination to match: a data constituent added at the source since the last
    update is created at the destination (:class:`CountMismatchError` when resizing is refused);
-4. **assign source IDs** to the destination volumes and **update the destination volume table**;
+5. **assign source IDs** to the destination volumes and **update the destination volume table**;
    **create or confirm** one relationship (fields A-J) per member volume, before its transfer;
-5. **transfer** the target snapshot per member volume with the block replication protocol
+6. **transfer** the target snapshot per member volume with the block replication protocol
    (:class:`~.replication.BlockReplicator`: block diff from the common per-volume snapshot,
    checksums verified at the destination, checkpoint after every batch, atomic commit per
    volume). A destination member is read-only to clients (the N-module refuses writes), so
    whatever its live file system holds beyond its newest snapshot is a leftover of the mirror
    itself (a member that committed an abandoned target, a restore) and is rolled back;
-6. **copy the configuration** (vserver, volume, snapshot ID, volume count, name, allowed
+7. **copy the configuration** (vserver, volume, snapshot ID, volume count, name, allowed
    clients, valid, volume list, timestamp) into the destination's **snapshot table**;
-7. **notify the N-module**: its redirect moves to the new snapshot;
-8. **prune** (config J ``retain``, off by default): older snapshots the mirror itself took are
-   deleted at both sites, never the exported one (the next update's common base) and never a
-   user's snapshot.
+8. **notify the N-module**: its redirect moves to the new snapshot; the relationship's hold at
+   the destination moves to it, and then at the source (the previous base is released);
+9. **prune** (config J ``retain``, :data:`~.relationships.DEFAULT_RETAIN` by default): older
+   snapshots the mirror itself took are deleted at both sites, never the exported one (the next
+   update's common base), never one someone else holds, never a user's snapshot.
+
+In-place baseline (``update(..., baseline=True)``, also the way back when the source lost the
+common base). Every member is sent whole again while the destination keeps serving its
+exported snapshot: a member that holds snapshots receives into a hidden *staging volume* on
+its own node's aggregate (``<member volume ID>.baseline``, as a received stream lands in a
+hidden clone before it replaces a file system), checkpointed and resumed like any transfer (the
+group row remembers that the unfinished update is a baseline). Only when every member has the
+target does one local step, taking no link time, swap it in: the relationship's holds and
+every old snapshot of the destination are dropped, each staged member is copied into its
+member volume by a local block transfer (checksums verified), the staging volumes are
+destroyed, and the new snapshot is published. A cut baseline therefore leaves the old replica
+whole and readable; the swap needs room for a second copy of each member on its node.
+
+Snapshot holds (:class:`~.site.SnapshotHold`). A live relationship holds its common base at
+both sites, so a site refuses to delete it (:class:`~.site.SnapshotHeldError`): the source's
+job manager, its API and pruning. The holds survive a failover on purpose: the exported
+snapshot is the common base a later resync needs. A resync releases the holds of the
+relationship it reverses (:mod:`.resync`); :meth:`MirroringCoordinator.delete` releases them
+when a broken mirror is deleted.
 
 Config J's ``schedule`` is run by :meth:`MirroringCoordinator.run_schedule`: an update every
 ``schedule`` seconds of the link's time, a cut attempt recorded and resumed at the next tick.
@@ -33,21 +60,21 @@ Atomicity across volumes. A member's commit changes its active file system at on
 an update some members hold the new snapshot and others the old: the active file system is a
 mix. Clients never see it: a destination's N-module redirects every read to the *exported*
 snapshot (the newest one complete on every volume, recorded in the snapshot table), and that
-moves only at step 7. A cut link (:class:`~.link.LinkError`) at any point leaves the exported
+moves only at step 8. A cut link (:class:`~.link.LinkError`) at any point leaves the exported
 snapshot intact; the group row remembers the target, the replicator's checkpoints remember the
 blocks, and the next update resumes both.
 
 Failover (:meth:`MirroringCoordinator.failover`, the seed's break): every member is restored to
 the exported snapshot (all or nothing, :func:`~xvol.reference.snapshots.snapshot_restore.restore`),
-per-volume snapshots of an unfinished transfer are dropped, the redirect is removed, and the
-volume becomes read-write; GOID and snapshot-ID counters were copied from the source at each
-update, so new objects and snapshots never collide with the source's.
+per-volume snapshots and staging volumes of an unfinished transfer are dropped, the redirect is
+removed, and the volume becomes read-write; GOID and snapshot-ID counters were copied from the
+source at each update, so new objects and snapshots never collide with the source's.
 
 Verification (:meth:`MirroringCoordinator.verify`): one expandable-volume snapshot compared at
 both sites per member by leaf digests (replication's ``verify``), plus its configuration.
 
-Uses: :mod:`.site`, :mod:`.relationships`, :mod:`.link`, :mod:`.replication`, the cluster and
-snapshots layers, errors and vocabulary.
+Uses: :mod:`.site`, :mod:`.relationships`, :mod:`.link`, :mod:`.replication`, the cluster
+(RDB, M-host, a node's storage for staging volumes) and snapshots layers, errors and vocabulary.
 """
 
 from __future__ import annotations
@@ -72,7 +99,7 @@ from xvol.reference.cluster.rdb import (
     counter_value,
     read_location,
 )
-from xvol.reference.mirror.link import Link, LinkError, Process
+from xvol.reference.mirror.link import DirectLink, Link, LinkError, Process, run_sync
 from xvol.reference.mirror.relationships import (
     MIRROR,
     MirrorConfig,
@@ -85,25 +112,33 @@ from xvol.reference.mirror.replication import (
     BlockReplicator,
     CheckpointStore,
     MemoryCheckpointStore,
+    ReplicationSource,
     TransferProgress,
+    TransferResult,
     VerifyReport,
 )
 from xvol.reference.mirror.site import (
     MIRROR_SNAPSHOT_PREFIX,
+    HoldSnapshotsRequest,
+    HoldsReply,
     Pruned,
     PruneSnapshotsRequest,
     Site,
+    SnapshotHold,
     SnapshotListReply,
     SnapshotListRequest,
     SnapshotReply,
     TakeSnapshotRequest,
     VolumeListReply,
     VolumeListRequest,
+    refuse_held,
 )
 from xvol.reference.repository.expandable import MemberInfo
+from xvol.reference.repository.files import VolumeFiles
 from xvol.reference.snapshots.snapshot_restore import restore
 from xvol.reference.snapshots.snapshot_table import SnapshotRecord, VolumeSnapshot
 from xvol.reference.snapshots.volume_snapshots import VolumeSnapshots
+from xvol.reference.volume.volume import Volume
 from xvol.vocabulary import VolumeRole
 
 
@@ -117,6 +152,11 @@ class MirrorBrokenError(StateError):
 
 class UnknownSnapshotError(NotFoundError):
     """No snapshot of that name at the source."""
+
+
+class BaseSnapshotLostError(NotFoundError):
+    """The source no longer holds the mirror's common base intact: an incremental update is
+    impossible; re-baseline in place (``update(..., baseline=True)``) or resync."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +183,10 @@ class UpdateResult:
     seconds: float
     pruned: tuple[str, ...] = ()
     """Snapshots the mirror took earlier and deleted at both sites (config J ``retain``)."""
+    baseline: bool = False
+    """An in-place baseline replaced the destination's snapshots (see the module text)."""
+    replaced: tuple[str, ...] = ()
+    """The destination's snapshots the in-place baseline replaced (deleted there)."""
 
     @property
     def records_sent(self) -> int:
@@ -165,6 +209,32 @@ class ScheduledUpdate:
     snapshot: str | None
     wire_bytes: int
     error: str = ""
+
+
+@dataclass(frozen=True)
+class MirrorDeleted:
+    """A deleted mirror: the relationship's holds released at the source (empty when the
+    source was not asked) and here."""
+
+    source_released: tuple[SnapshotHold, ...]
+    released: tuple[SnapshotHold, ...]
+
+
+@dataclass
+class _Staging:
+    """A hidden volume that receives one member's in-place baseline: on ``node``'s storage,
+    named ``volume_id``. Life cycle: made by the first staged attempt -> receives (and resumes)
+    the target -> copied into the member and destroyed at the swap, or destroyed when the
+    baseline is abandoned (failover, delete, another target)."""
+
+    node: str
+    volume_id: str
+    volume: Volume
+
+
+def _staging_channel(rel: Relationship) -> str:
+    """The channel (and checkpoint) name of ``rel``'s in-place baseline."""
+    return f"{rel.channel}#baseline"
 
 
 @dataclass(frozen=True)
@@ -236,6 +306,8 @@ class MirroringCoordinator:
         self.batch_blocks = batch_blocks
         self.window = window
         self.on_progress = on_progress
+        self._staging: dict[tuple[str, str, str], _Staging] = {}
+        """(vserver, volume, member) -> the staging volume of an unfinished in-place baseline."""
 
     # -- initialize ------------------------------------------------------------------------------
 
@@ -303,16 +375,24 @@ class MirroringCoordinator:
     # -- update ------------------------------------------------------------------------------------
 
     def update(
-        self, vserver: str, volume: str, snapshot: str | None = None, *, resize: bool = True
+        self,
+        vserver: str,
+        volume: str,
+        snapshot: str | None = None,
+        *,
+        resize: bool = True,
+        baseline: bool = False,
     ) -> Process[UpdateResult]:
         """Bring the mirror ``vserver``/``volume`` to source snapshot ``snapshot`` (None: the
-        target of a cut update, else a new consistent snapshot taken now)."""
+        target of a cut update, else a new consistent snapshot taken now). ``baseline``: send
+        every block again, in place (see the module text), even if the common base exists; a
+        cut baseline is resumed as one by the next update."""
         group = self.tables.group(vserver, volume)
         if group.state is MirrorState.BROKEN:
             raise MirrorBrokenError(
                 f"the mirror {vserver}/{volume} is broken (failed over): resync it first"
             )
-        result = yield from self._update(group, snapshot, resize=resize)
+        result = yield from self._update(group, snapshot, resize=resize, baseline=baseline)
         return result
 
     def _list(self, vserver: str, volume: str) -> Process[VolumeListReply]:
@@ -363,11 +443,43 @@ class MirroringCoordinator:
             raise IntegrityError(f"expected SnapshotReply, got {type(reply).__name__}")
         return reply.record
 
+    def _hold_source(self, group: MirrorGroup, ids: tuple[int, ...]) -> Process[HoldsReply]:
+        """Make the relationship's holds at the source exactly snapshots ``ids``."""
+        reply = yield from self.link.channel("proxy").request(
+            HoldSnapshotsRequest(
+                group.source_vserver, group.source_volume, group.holder(self.site.name), ids
+            )
+        )
+        if not isinstance(reply, HoldsReply):
+            raise IntegrityError(f"expected HoldsReply, got {type(reply).__name__}")
+        return reply
+
+    def _lost_base(self, group: MirrorGroup) -> BaseSnapshotLostError:
+        """The error of an update whose common base the source no longer holds."""
+        vs, vol = group.vserver, group.volume
+        name = str(group.exported)
+        for row in self.site.snapshots(vs, vol):
+            if row.snapshot_id == group.exported:
+                name = row.name
+        return BaseSnapshotLostError(
+            f"the source {group.source_vserver}/{group.source_volume} no longer holds snapshot "
+            f"{name!r} intact, the common base of the mirror {vs}/{vol} (deleted at the source "
+            "after its hold was released, or a member's copy is gone); re-baseline in place "
+            f"with MirroringCoordinator.update({vs!r}, {vol!r}, baseline=True) (the destination "
+            f"keeps serving {name!r} until the new baseline commits), or resync"
+        )
+
     def _update(
-        self, group: MirrorGroup, snapshot: str | None, *, resize: bool
+        self, group: MirrorGroup, snapshot: str | None, *, resize: bool, baseline: bool = False
     ) -> Process[UpdateResult]:
         site, start = self.site, self.link.now()
         vs, vol = group.vserver, group.volume
+        baseline = baseline or group.rebaseline
+        staged = baseline and any(
+            site.volume(vs, vol, m.name).snapshots() for m in site.members(vs, vol)
+        )
+        if staged:  # the swap drops every snapshot here: refuse now if someone else holds one
+            self._refuse_foreign_holds(group)
         # Blocks: list source volumes, retrieve source information.
         listing = yield from self._list(group.source_vserver, group.source_volume)
         source_members = sorted(listing.record.members, key=lambda m: _member_order(m.name))
@@ -391,6 +503,18 @@ class MirroringCoordinator:
         ]
         if absent:
             raise StateError(f"source snapshot {target.name!r} lacks {', '.join(absent)}")
+        # Hold the target and the common base at the source for the length of the update (a
+        # baseline does not need the base, but a failover before it commits would: kept if
+        # the source still has it).
+        base = group.exported
+        wanted = (target.snapshot_id,) if base is None else (base, target.snapshot_id)
+        held = yield from self._hold_source(group, wanted)
+        if target.snapshot_id in held.missing:
+            raise StateError(
+                f"source snapshot {target.name!r} is no longer intact at the source; update again"
+            )
+        if base is not None and base in held.missing and not baseline:
+            raise self._lost_base(group)
         # Block: resize the destination to match (create the new member volumes).
         added = self._resize(vs, vol, missing, listing.record.volume_blocks)
         # Blocks: assign source IDs, update the destination volume table, create or confirm
@@ -399,24 +523,28 @@ class MirroringCoordinator:
         group = self.tables.update_group(
             group,
             pending=target.name,
+            rebaseline=staged,
             goid_counter=max(group.goid_counter, listing.goid_counter),
             snapshot_counter=max(group.snapshot_counter, listing.snapshot_counter),
         )
         self._drop_strays(vs, vol, keep={v.uuid for v in target.volumes})
-        # Block: transfer the snapshot, per member volume.
+        # Block: transfer the snapshot, per member volume (staged: into staging volumes).
         transfers: list[MemberTransfer] = []
-        received: list[VolumeSnapshot] = []
         for rel in relationships:
             want = target.member(rel.member)
             dest = site.volume(vs, vol, rel.member)
-            held = {str(s.uuid): s for s in dest.snapshots()}
-            if want.uuid in held:
-                transfers.append(MemberTransfer(rel.member, 0, 0, 0, 0, skipped=True))
-                info = held[want.uuid]
+            held_here = {str(s.uuid) for s in dest.snapshots()}
+            result: TransferResult | None = None
+            if want.uuid in held_here:
+                pass
+            elif staged and held_here:
+                result = yield from self._stage(rel, group.config, want.uuid)
             else:
                 replicator = self._replicator(rel, group.config)
                 result = yield from replicator.transfer(uuid.UUID(want.uuid), rollback=True)
-                info = result.snapshot
+            if result is None:
+                transfers.append(MemberTransfer(rel.member, 0, 0, 0, 0, skipped=True))
+            else:
                 transfers.append(
                     MemberTransfer(
                         rel.member,
@@ -426,6 +554,11 @@ class MirroringCoordinator:
                         result.wire_bytes,
                     )
                 )
+        replaced = self._swap_in(group, target, relationships) if staged else ()
+        received: list[VolumeSnapshot] = []
+        for rel in relationships:
+            want = target.member(rel.member)
+            info = site.volume(vs, vol, rel.member).snapshot_info(uuid.UUID(want.uuid))
             received.append(
                 VolumeSnapshot(
                     rel.member, rel.dest_volume_id, info.sid, want.uuid, want.captured_at
@@ -446,8 +579,125 @@ class MirroringCoordinator:
             target.fence_mode,
         )
         self._publish(record, group)
-        pruned = yield from self._prune(group)
-        return UpdateResult(record, added, tuple(transfers), self.link.now() - start, pruned)
+        held = yield from self._hold_source(group, (record.snapshot_id,))  # old base released
+        pruned = yield from self._prune(group, held.holds, replaced)
+        return UpdateResult(
+            record,
+            added,
+            tuple(transfers),
+            self.link.now() - start,
+            pruned,
+            baseline=staged,
+            replaced=replaced,
+        )
+
+    # -- the in-place baseline -------------------------------------------------------------------
+
+    def _refuse_foreign_holds(self, group: MirrorGroup) -> None:
+        """:class:`~.site.SnapshotHeldError` if a holder other than this relationship holds a
+        snapshot of the destination (an in-place baseline would have to delete it)."""
+        site, vs, vol = self.site, group.vserver, group.volume
+        mine = group.holder(site.name)
+        foreign = [h for h in site.holds(vs, vol) if h.holder != mine]
+        for row in site.snapshots(vs, vol):
+            refuse_held(site.name, foreign, row)
+
+    def _stage(
+        self, rel: Relationship, config: MirrorConfig, target: str
+    ) -> Process[TransferResult | None]:
+        """Receive snapshot ``target`` (UUID) of ``rel``'s source volume whole into the member's
+        staging volume (made on first use, resumed after a cut); None if it holds it already."""
+        key = (rel.dest_vserver, rel.dest_volume, rel.member)
+        staging = self._staging.get(key)
+        if staging is not None:
+            held = {str(s.uuid) for s in staging.volume.snapshots()}
+            if target in held:
+                return None
+            if held:  # a baseline of another target: start over
+                self._destroy_staging(key, rel)
+                staging = None
+        if staging is None:
+            staging = self._make_staging(rel)
+            self._staging[key] = staging
+        replicator = BlockReplicator(
+            self.link.channel(_staging_channel(rel), throttle=config.throttle),
+            rel.source_volume_id,
+            staging.volume,
+            checkpoints=self.checkpoints,
+            batch_blocks=self.batch_blocks,
+            window=self.window,
+            on_progress=self.on_progress,
+        )
+        result = yield from replicator.transfer(uuid.UUID(target), rollback=True)
+        return result
+
+    def _make_staging(self, rel: Relationship) -> _Staging:
+        """A fresh staging volume for ``rel`` on its member's node (a leftover of an earlier
+        coordinator is destroyed first, and its checkpoint forgotten)."""
+        cluster = self.site.cluster
+        node = read_location(cluster.replica(), rel.dest_volume_id).node
+        storage = cluster.node(node).dmodule.storage
+        volume_id = f"{rel.dest_volume_id}.baseline"
+        if volume_id in storage.volume_ids():
+            storage.destroy_volume(volume_id)
+        self.checkpoints.clear(_staging_channel(rel))
+        blocks = self.site.volume(rel.dest_vserver, rel.dest_volume, rel.member).block_count
+        files = storage.create_volume(volume_id, blocks)
+        if not isinstance(files, VolumeFiles):
+            storage.destroy_volume(volume_id)
+            raise StateError(f"node {node} cannot stage a block volume for {rel.member}")
+        return _Staging(node, volume_id, files.volume)
+
+    def _destroy_staging(self, key: tuple[str, str, str], rel: Relationship | None) -> None:
+        """Destroy the staging volume of ``key`` (if any) and forget its checkpoint."""
+        staging = self._staging.pop(key, None)
+        if staging is not None:
+            self.site.cluster.node(staging.node).dmodule.storage.destroy_volume(staging.volume_id)
+        if rel is not None:
+            self.checkpoints.clear(_staging_channel(rel))
+
+    def _discard_staging(self, vserver: str, volume: str) -> None:
+        """Abandon an unfinished in-place baseline of ``vserver``/``volume``."""
+        rels = {r.member: r for r in self.tables.relationships(vserver, volume)}
+        for key in [k for k in self._staging if k[:2] == (vserver, volume)]:
+            self._destroy_staging(key, rels.get(key[2]))
+        for rel in rels.values():
+            self.checkpoints.clear(_staging_channel(rel))
+
+    def _swap_in(
+        self, group: MirrorGroup, target: SnapshotRecord, relationships: list[Relationship]
+    ) -> tuple[str, ...]:
+        """Install a staged baseline in one local step (no link time passes, so no client read
+        and no link event falls inside it): drop this relationship's holds and every snapshot
+        of the destination, copy each staged member into its member volume by a local block
+        transfer, destroy the staging volumes. Returns the names of the snapshots replaced."""
+        site, vs, vol = self.site, group.vserver, group.volume
+        self._refuse_foreign_holds(group)  # a user may have placed one during the transfer
+        site.release(vs, vol, group.holder(site.name))
+        replaced = site.snapshots(vs, vol)
+        for row in replaced:
+            site.jobs.delete(vs, vol, row.snapshot_id)
+        keep = {v.uuid for v in target.volumes}
+        calls = VolumeSnapshots(site.cluster, site.cluster.any_up_node(), vs, vol)
+        for rel in relationships:
+            for snap in calls.list(rel.dest_volume_id):
+                if snap["uuid"] not in keep:
+                    calls.delete(rel.dest_volume_id, int(snap["sid"]), str(snap["uuid"]))
+        for rel in relationships:
+            key = (vs, vol, rel.member)
+            staging = self._staging.get(key)
+            if staging is None:
+                continue  # received directly (it had no snapshot) or held the target already
+            local = DirectLink(ReplicationSource({staging.volume_id: staging.volume}))
+            copier = BlockReplicator(
+                local.channel("baseline"),
+                staging.volume_id,
+                site.volume(vs, vol, rel.member),
+                checkpoints=MemoryCheckpointStore(),
+            )
+            run_sync(copier.transfer(uuid.UUID(target.member(rel.member).uuid), rollback=True))
+            self._destroy_staging(key, rel)
+        return tuple(row.name for row in replaced)
 
     def _resize(
         self, vserver: str, volume: str, missing: list[str], blocks: int
@@ -513,7 +763,8 @@ class MirroringCoordinator:
 
     def _publish(self, record: SnapshotRecord, group: MirrorGroup) -> None:
         """Copy the configuration into the snapshot table, raise the counters, notify the
-        N-modules (their redirect moves to ``record``)."""
+        N-modules (their redirect moves to ``record``) and move the relationship's hold here to
+        ``record``."""
         site = self.site
         table = site.jobs.table
         if not any(
@@ -530,13 +781,19 @@ class MirroringCoordinator:
         for cache in site.jobs.caches.values():
             cache.upload(record)
         site.redirects[(record.vserver, record.volume)] = record.snapshot_id
-        self.tables.update_group(group, exported=record.snapshot_id, pending=None)
+        site.set_holds(
+            record.vserver, record.volume, group.holder(site.name), (record.snapshot_id,)
+        )
+        self.tables.update_group(group, exported=record.snapshot_id, pending=None, rebaseline=False)
 
-    def _prune(self, group: MirrorGroup) -> Process[tuple[str, ...]]:
+    def _prune(
+        self, group: MirrorGroup, source_holds: tuple[SnapshotHold, ...], replaced: tuple[str, ...]
+    ) -> Process[tuple[str, ...]]:
         """Apply config J's ``retain``: delete, here and at the source, the snapshots this mirror
-        took (``mirror.<this site>.<n>``) beyond the newest ``retain``. The newest is the
-        exported snapshot and the common base of the next update, so it always stays; user
-        snapshots are never touched. Returns the names deleted."""
+        took (``mirror.<this site>.<n>``) beyond the newest ``retain``, and those an in-place
+        baseline ``replaced`` here. The newest is the exported snapshot and the common base of
+        the next update, so it always stays; a snapshot another holder holds at either site
+        stays (until released); user snapshots are never touched. Returns the names deleted."""
         retain = group.config.retain
         if retain is None:
             return ()
@@ -549,7 +806,11 @@ class MirroringCoordinator:
         )
         if ours and ours[-1].snapshot_id != group.exported and group.exported is not None:
             return ()  # the exported snapshot is not ours (a named update): keep everything
-        doomed = tuple(r.name for r in ours[: max(0, len(ours) - retain)])
+        holder = group.holder(self.site.name)
+        pinned = {h.name for h in (*source_holds, *self.site.holds(vs, vol)) if h.holder != holder}
+        candidates = [r.name for r in ours[: max(0, len(ours) - retain)]]
+        candidates += [n for n in replaced if n.startswith(prefix)]
+        doomed = tuple(dict.fromkeys(n for n in candidates if n not in pinned))
         if not doomed:
             return ()
         reply = yield from self.link.channel("proxy").request(
@@ -557,8 +818,10 @@ class MirroringCoordinator:
         )
         if not isinstance(reply, Pruned):
             raise IntegrityError(f"expected Pruned, got {type(reply).__name__}")
+        here = {r.name for r in ours}
         for name in doomed:
-            self.site.jobs.delete(vs, vol, name)
+            if name in here:
+                self.site.jobs.delete(vs, vol, name)
         return doomed
 
     # -- the schedule (config J) -------------------------------------------------------------------
@@ -627,14 +890,44 @@ class MirroringCoordinator:
         site = self.site
         for rel in self.tables.relationships(vserver, volume):
             self.checkpoints.clear(rel.channel)
+        self._discard_staging(vserver, volume)
         exported = site.jobs.get(vserver, volume, group.exported)
         self._drop_strays(vserver, volume, keep=set())
         members = self.restore_exported(vserver, volume, exported)
         xv = site.cluster.expandable(vserver, volume)
         xv.goids = RDBGoids(site.cluster, xv.repository)
         site.redirects.pop((vserver, volume), None)
-        self.tables.update_group(group, state=MirrorState.BROKEN, pending=None)
+        self.tables.update_group(group, state=MirrorState.BROKEN, pending=None, rebaseline=False)
         return FailoverResult(exported, members)
+
+    # -- deleting a mirror -----------------------------------------------------------------------
+
+    def delete(
+        self, vserver: str, volume: str, *, release_source: bool = True
+    ) -> Process[MirrorDeleted]:
+        """Delete the broken mirror ``vserver``/``volume``: its relationships, its destination
+        volume table rows and group go, and its snapshot holds are released here and (unless
+        ``release_source`` is False, for a source that is gone for good) at the source first,
+        so a :class:`~.link.LinkError` there changes nothing here. A mirror that is not broken
+        is refused (:class:`StateError`): fail it over first, so that its volume is read-write
+        on a whole snapshot. The snapshots themselves stay at both sites."""
+        group = self.tables.group(vserver, volume)
+        if group.state is not MirrorState.BROKEN:
+            raise StateError(
+                f"the mirror {vserver}/{volume} is not broken: fail it over before deleting it "
+                "(its volume must be read-write on a whole snapshot first)"
+            )
+        source: tuple[SnapshotHold, ...] = ()
+        if release_source:
+            reply = yield from self._hold_source(group, ())
+            source = reply.released
+        here = self.site.release(vserver, volume, group.holder(self.site.name))
+        for rel in self.tables.relationships(vserver, volume):
+            self.checkpoints.clear(rel.channel)
+        self._discard_staging(vserver, volume)
+        self.tables.remove_group(vserver, volume)
+        self.site.redirects.pop((vserver, volume), None)
+        return MirrorDeleted(source, here)
 
     def restore_exported(
         self, vserver: str, volume: str, exported: SnapshotRecord
@@ -742,10 +1035,12 @@ class MirroringCoordinator:
 
 
 __all__ = [
+    "BaseSnapshotLostError",
     "CountMismatchError",
     "FailoverResult",
     "MemberTransfer",
     "MirrorBrokenError",
+    "MirrorDeleted",
     "MirrorLag",
     "MirrorVerifyResult",
     "MirroringCoordinator",

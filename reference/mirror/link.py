@@ -45,6 +45,20 @@ Structures, bottom up:
   :class:`LinkDownError` after its retransmissions time out. :meth:`SimulatedLink.restore`
   brings the link back (the sites reconnect), so a transfer can resume.
 
+Calls in flight when a link fails. The caller that sees a :class:`LinkError` must be able to
+account for everything its requests did, so the simulated link resets its *connection* the
+moment one call fails (every retransmission lost): every other call in flight on the link fails
+at that same instant with the same kind of error (counted in :attr:`LinkStats.resets`), and a
+request of the reset connection that has not reached the endpoint never will, even if the link
+comes back a moment later (the far side drops it; its SimPy process is interrupted). A request
+that crossed *before* the failure may have executed (its reply was lost): that is why every
+request is idempotent, and why the coordinator asks again on its next attempt. A caller that
+leaves for another reason (a corrupt batch) cancels what it still has in flight
+(:meth:`Pending.cancel`): a cancelled request that has not crossed never executes. So after a
+caller failed, no request it sent executes at the far side later in simulated time. Links
+without a time model (:class:`DirectLink`, the socket transport) complete each call before the
+next starts, so nothing of theirs is ever in flight when a caller fails.
+
 Counters (:class:`LinkStats`, per link and per channel): messages and bytes put on the wire
 (both directions, retransmissions included), messages lost, retransmissions, replies delivered;
 :meth:`Link.now` is the simulated time.
@@ -170,6 +184,8 @@ class LinkStats:
     lost: int = 0
     retransmissions: int = 0
     replies: int = 0
+    resets: int = 0
+    """Connection resets: a call failed and every other call in flight failed with it."""
 
     def count(self, size: int) -> None:
         """One message of ``size`` bytes put on the wire."""
@@ -184,6 +200,12 @@ class Pending(Protocol):
         """The reply (raises the endpoint's typed error, or a :class:`LinkError`)."""
         ...
 
+    def cancel(self) -> None:
+        """Give up on the call: a request that has not reached the far side never will (one
+        that has may have executed), and :meth:`result` raises a :class:`LinkError`. No effect
+        on a call that has finished."""
+        ...
+
 
 @dataclass
 class _Done:
@@ -194,6 +216,9 @@ class _Done:
     def result(self) -> Process[Message]:
         return _unwrap(self.outcome)
         yield  # pragma: no cover  (makes this a generator that never yields)
+
+    def cancel(self) -> None:
+        """Nothing to cancel: the call finished when it started."""
 
 
 def _unwrap(outcome: Message | LinkError) -> Message:
@@ -338,15 +363,27 @@ class Cut:
             raise InvalidArgumentError(f"cut bytes must be >= 0, got {self.after_bytes}")
 
 
-@dataclass
+@dataclass(eq=False)
 class _SimCall:
-    """A request in flight on a simulated link: the SimPy process that carries it."""
+    """A request in flight on a simulated link: the SimPy process that carries it, the
+    connection (``epoch``) it was sent on, and whether its process has started and whether its
+    caller cancelled it. Life cycle: made by :meth:`SimulatedLink._start` -> carried by
+    :meth:`SimulatedLink._exchange` -> finished with a reply or a :class:`LinkError`."""
 
-    process: simpy.Process
+    link: SimulatedLink
+    number: int
+    epoch: int
+    process: simpy.Process | None = None
+    started: bool = False
+    cancelled: bool = False
 
     def result(self) -> Process[Message]:
         outcome = yield self.process
         return _unwrap(outcome)
+
+    def cancel(self) -> None:
+        """Give up on the call (see :meth:`Pending.cancel`)."""
+        self.link._cancel(self)
 
 
 FORWARD, BACKWARD = 0, 1
@@ -386,6 +423,9 @@ class SimulatedLink(Link):
         self._rng = random.Random(self.seed)
         self._wires = (simpy.Resource(self.env, 1), simpy.Resource(self.env, 1))
         self._down_since: float | None = None
+        self._epoch = 0  # the connection; a reset starts a new one
+        self._calls = 0
+        self._in_flight: dict[int, _SimCall] = {}  # by call number: deterministic order
 
     # -- state of the link ----------------------------------------------------------------
 
@@ -425,16 +465,43 @@ class SimulatedLink(Link):
     # -- carrying one request -------------------------------------------------------------
 
     def _start(self, request: Message, channel: Channel) -> Pending:
-        return _SimCall(self.env.process(self._exchange(request, channel)))
+        call = _SimCall(self, self._calls, self._epoch)
+        self._calls += 1
+        self._in_flight[call.number] = call
+        call.process = self.env.process(self._exchange(request, channel, call))
+        return call
 
-    def _exchange(self, request: Message, channel: Channel) -> Process[Message | LinkError]:
-        """Carry ``request`` and its reply, retransmitting lost attempts; returns the reply or
-        the :class:`LinkError` the caller will see (never raises it inside SimPy)."""
+    def _exchange(
+        self, request: Message, channel: Channel, call: _SimCall
+    ) -> Process[Message | LinkError]:
+        """Carry ``request`` and its reply for ``call``; returns the reply or the
+        :class:`LinkError` the caller will see (never raises it inside SimPy). The first call
+        to fail resets the connection (see the module text)."""
+        call.started = True
+        try:
+            outcome = yield from self._carry(request, channel, call)
+        except simpy.Interrupt as stop:
+            cause = stop.cause if isinstance(stop.cause, LinkError) else LinkError("interrupted")
+            outcome = type(cause)(f"{type(request).__name__} on channel {channel.name!r}: {cause}")
+        finally:
+            self._in_flight.pop(call.number, None)
+        if isinstance(outcome, LinkError) and not call.cancelled and call.epoch == self._epoch:
+            self._reset(outcome)
+        return outcome
+
+    def _carry(
+        self, request: Message, channel: Channel, call: _SimCall
+    ) -> Process[Message | LinkError]:
+        """The attempts of one call: transmit, answer, transmit back; retransmit lost ones."""
         for attempt in range(self.max_retries + 1):
+            if call.cancelled or call.epoch != self._epoch:
+                return self._abandoned(request, channel, call)
             if attempt:
                 self.stats.retransmissions += 1
                 channel.stats.retransmissions += 1
             arrived = yield from self._transmit(request, channel, FORWARD)
+            if arrived and (call.cancelled or call.epoch != self._epoch):
+                return self._abandoned(request, channel, call)  # the far side drops it
             if arrived:
                 reply = _answer(self.endpoint, request)
                 if self.tamper is not None:
@@ -454,6 +521,42 @@ class SimulatedLink(Link):
             f"{type(request).__name__} on channel {channel.name!r} lost "
             f"{self.max_retries + 1} times (loss {self.loss})"
         )
+
+    def _abandoned(self, request: Message, channel: Channel, call: _SimCall) -> LinkError:
+        """The error of a call that was cancelled or whose connection was reset."""
+        what = f"{type(request).__name__} on channel {channel.name!r}"
+        if call.cancelled:
+            return LinkError(f"{what} was cancelled by its caller")
+        return LinkDownError(f"{what}: the connection was reset when another call failed")
+
+    def _reset(self, error: LinkError) -> None:
+        """Start a new connection: every call still in flight fails now with ``error``'s kind
+        of error, and none of their requests reaches the endpoint any more."""
+        self._epoch += 1
+        self.stats.resets += 1
+        kind = type(error)
+        cause = kind(f"the connection was reset at t={self.now():.3f}s ({error})")
+        for call in list(self._in_flight.values()):
+            self._interrupt(call, cause)
+
+    def _cancel(self, call: _SimCall) -> None:
+        """Cancel ``call`` (no effect once it has finished)."""
+        if call.number not in self._in_flight:
+            return
+        call.cancelled = True
+        self._interrupt(call, LinkError("cancelled by its caller"))
+
+    def _interrupt(self, call: _SimCall, cause: LinkError) -> None:
+        """Stop ``call``'s process at its next step with ``cause``; a process not yet started
+        sees its cancel or reset when it starts."""
+        process = call.process
+        if (
+            call.started
+            and process is not None
+            and process.is_alive
+            and process is not self.env.active_process
+        ):
+            process.interrupt(cause)
 
     def _transmit(self, message: Message, channel: Channel, direction: int) -> Process[bool]:
         """Put one message on the wire ``direction`` after the channel's throttle allows it;

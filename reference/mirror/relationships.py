@@ -17,11 +17,20 @@ them and they survive a node restart):
 * the **mirror groups** (:class:`MirrorGroup`), one row per mirrored expandable volume: the
   state of the mirror as a whole (``mirrored`` or ``broken``), the exported snapshot (newest
   complete on every volume; the N-module's redirect), the update in flight (its target
-  snapshot, so a cut update resumes the same target), and the counters copied from the source.
+  snapshot, so a cut update resumes the same target, and whether it is an in-place baseline),
+  and the counters copied from the source.
 
-Life cycle: :meth:`MirrorTables.create_group` at ``initialize`` -> rows confirmed and added at
+Life cycle: :meth:`MirrorTables.save_group` at ``initialize`` -> rows confirmed and added at
 each update -> state ``broken`` at failover -> at resync the rows of the new destination are
-written (reversed) and the old destination's group is removed.
+written (reversed) and the old destination's group is removed; or, once broken, the mirror is
+deleted (:meth:`~.coordinator.MirroringCoordinator.delete`) and its rows go.
+
+Snapshot holds. A live relationship *holds* its common base snapshot at the source and at the
+destination (:class:`~.site.SnapshotHold`, the tag :func:`mirror_holder` names the relationship),
+so that neither site can delete the snapshot the next update starts from. The holds follow the
+group: placed on the target when an update starts, moved to the new exported snapshot when it
+commits, kept through a failover (the exported snapshot is the common base a resync needs),
+released by the resync that reverses the relationship and by the deletion of the mirror.
 
 Uses: the cluster's RDB; errors.
 """
@@ -54,19 +63,44 @@ class UnknownRelationshipError(NotFoundError):
     """No mirror relationship for that destination expandable volume."""
 
 
+DEFAULT_RETAIN = 2
+"""Snapshots the mirror took that a relationship keeps by default at both sites: the exported
+one (the common base of the next update) and the one before it. Like the default policies of
+snapshot-mirroring products, which keep one or two mirror-created snapshots, it bounds a
+scheduled mirror's snapshots however long it runs (a volume holds at most 255)."""
+
+
+def mirror_holder(
+    source_cluster: str,
+    source_vserver: str,
+    source_volume: str,
+    dest_cluster: str,
+    dest_vserver: str,
+    dest_volume: str,
+) -> str:
+    """The hold tag of the mirror relationship from ``source_cluster``'s
+    ``source_vserver``/``source_volume`` to ``dest_cluster``'s ``dest_vserver``/``dest_volume``
+    (the same tag at both sites)."""
+    return (
+        f"mirror {source_cluster}:{source_vserver}/{source_volume} -> "
+        f"{dest_cluster}:{dest_vserver}/{dest_volume}"
+    )
+
+
 @dataclass(frozen=True)
 class MirrorConfig:
     """Field J: how often to update (simulated seconds; None: on demand, see
     :meth:`~.coordinator.MirroringCoordinator.run_schedule`), who may read the mirrored
     snapshots (None: the vserver's users), the throttle in bytes/s (None: none), and how many
     of the snapshots the mirror itself took (``mirror.<site>.<n>``) to keep at both sites
-    (None: keep all; the newest, the common base of the next update, is always kept; user
+    (default :data:`DEFAULT_RETAIN`; None: keep all, explicitly; the exported one, the common
+    base of the next update, is always kept, and so is any snapshot held by someone else; user
     snapshots are never pruned)."""
 
     schedule: float | None = None
     allowed_clients: frozenset[str] | None = None
     throttle: float | None = None
-    retain: int | None = None
+    retain: int | None = DEFAULT_RETAIN
 
     def __post_init__(self) -> None:
         if self.schedule is not None and self.schedule <= 0:
@@ -95,7 +129,7 @@ class MirrorConfig:
             data.get("schedule"),
             None if clients is None else frozenset(str(c) for c in clients),
             data.get("throttle"),
-            data.get("retain"),
+            data.get("retain", DEFAULT_RETAIN),
         )
 
 
@@ -162,6 +196,8 @@ class MirrorGroup:
     """Snapshot ID the destination presents (complete on every volume)."""
     pending: str | None = None
     """Name of the source snapshot an unfinished update is transferring."""
+    rebaseline: bool = False
+    """The unfinished update is an in-place baseline (the next update resumes it as one)."""
     goid_counter: int = 1
     snapshot_counter: int = 1
     config: MirrorConfig = field(default_factory=MirrorConfig)
@@ -169,6 +205,17 @@ class MirrorGroup:
     @property
     def key(self) -> str:
         return f"{self.vserver}/{self.volume}"
+
+    def holder(self, dest_cluster: str) -> str:
+        """The hold tag of this mirror, whose destination is cluster ``dest_cluster``."""
+        return mirror_holder(
+            self.source_cluster,
+            self.source_vserver,
+            self.source_volume,
+            dest_cluster,
+            self.vserver,
+            self.volume,
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "config"}
@@ -276,6 +323,7 @@ class MirrorTables:
 
 
 __all__ = [
+    "DEFAULT_RETAIN",
     "DEST_VOLUME_TABLE",
     "GROUP_TABLE",
     "MIRROR",
@@ -287,4 +335,5 @@ __all__ = [
     "MirrorTables",
     "Relationship",
     "UnknownRelationshipError",
+    "mirror_holder",
 ]

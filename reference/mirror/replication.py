@@ -26,7 +26,9 @@ The two sides and their messages (every request is idempotent, so the link may r
   :class:`TransferCheckpoint` after every applied batch, and commits atomically as the new
   destination snapshot. Until the commit the destination's snapshots and active file system
   are untouched, so a cut link, a corrupt batch or a crash leaves it at its previous snapshot,
-  readable.
+  readable. A transfer that ends early cancels the batch requests it still has in flight
+  (:meth:`~.link.Pending.cancel`; a cut resets them all, see :mod:`.link`), so none of its
+  requests runs at the source after it failed.
 
 Resume. A checkpoint (cursor = last block number applied, records applied, digest of their block
 numbers, plus the diff's identity: base, target, record count, digest of all block numbers) is
@@ -375,7 +377,8 @@ class ReplicationSource:
             except NotFoundError:
                 raise NotFoundError(
                     f"source volume {volume!r} no longer holds the common snapshot {base}; "
-                    "the relationship needs a resync or a new baseline"
+                    "the relationship needs a new baseline (for a mirror: "
+                    "MirroringCoordinator.update(vserver, volume, baseline=True)) or a resync"
                 ) from None
         diff = diff_snapshots(source, base, target)
         self._cache[key] = diff
@@ -853,11 +856,26 @@ class BlockReplicator:
 
     def _receive(self, session: ApplySession, header: DiffHeader, first: int) -> Process[None]:
         """Fetch records ``[first, record_count)`` with up to ``window`` requests in flight,
-        apply them in order and checkpoint after every batch."""
+        apply them in order and checkpoint after every batch. Whatever way it ends, no request
+        of it is left in flight (those not awaited are cancelled)."""
+        in_flight: deque[tuple[int, int, Pending]] = deque()
+        try:
+            yield from self._fetch_and_apply(session, header, in_flight, first)
+        finally:
+            for _at, _count, pending in in_flight:  # left early: nothing of ours runs later
+                pending.cancel()
+
+    def _fetch_and_apply(
+        self,
+        session: ApplySession,
+        header: DiffHeader,
+        in_flight: deque[tuple[int, int, Pending]],
+        position: int,
+    ) -> Process[None]:
+        """The loop of :meth:`_receive`; ``in_flight`` is shared so that the caller can cancel
+        what is left when this loop raises."""
         total = header.record_count
         base = None if header.base is None else header.base.uuid
-        in_flight: deque[tuple[int, int, Pending]] = deque()
-        position = first
         while in_flight or position < total:
             while len(in_flight) < self.window and position < total:
                 count = min(self.batch_blocks, total - position)

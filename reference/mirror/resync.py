@@ -15,16 +15,27 @@ back (it becomes the destination; the site that failed over becomes the source):
    expandable volume ``<volume>-preserved-<n>`` at the old primary, with a ``/PRESERVED.txt``
    manifest, and a consistent snapshot of it is taken; ``discard=True`` skips this (the
    explicit choice to lose them);
-4. **roll back**: the old primary's snapshots not held by the other site are deleted and every
-   member is restored to the common snapshot (or, for a new baseline, every snapshot is
-   deleted); from here its clients read the common snapshot (redirect) and cannot write;
+4. **roll back**: the holds of the relationship being reversed are released here (the old
+   primary held its common base as that mirror's source), the old primary's snapshots not held
+   by the other site are deleted and every member is restored to the common snapshot (or, for
+   a new baseline without one, every snapshot is deleted); from here its clients read the
+   common snapshot (redirect) and cannot write. A snapshot the roll back would delete that
+   someone else holds (a user, another mirror) stops the resync before anything changes
+   (:class:`~.site.SnapshotHeldError`; the dry run lists such holds in ``held``);
 5. **reverse** the relationships: the old primary's relationship table now names the other
-   site as source; the other site forgets its broken mirror (:class:`~.site.ReleaseMirrorRequest`);
+   site as source; the other site forgets its broken mirror and releases that mirror's holds
+   there (:class:`~.site.ReleaseMirrorRequest`);
 6. **resize**, **transfer** a fresh consistent snapshot of the new source, **copy the
-   configuration** and **notify** the N-module: the update of :mod:`.coordinator`.
+   configuration** and **notify** the N-module: the update of :mod:`.coordinator`, which
+   places the new relationship's holds.
 
 A missing common snapshot raises :class:`NoCommonSnapshotError`, which says that
 ``baseline=True`` re-sends everything (after preserving the old primary's files).
+``force_baseline=True`` re-sends everything even when a common snapshot exists (for a common
+snapshot one no longer trusts): the divergent files since the common snapshot are preserved as
+usual (unless ``discard=True``), every snapshot of the old primary is replaced, and the transfer
+is the coordinator's in-place baseline, so the old primary keeps serving the common snapshot
+until the new baseline commits.
 
 Uses: :mod:`.coordinator`, :mod:`.site`, :mod:`.relationships`, the snapshots layer, errors.
 """
@@ -39,7 +50,12 @@ from xvol.reference.cluster.cluster import RDBGoids
 from xvol.reference.cluster.rdb import counter_value
 from xvol.reference.mirror.coordinator import MirroringCoordinator, UpdateResult
 from xvol.reference.mirror.link import Process
-from xvol.reference.mirror.relationships import MirrorConfig, MirrorGroup, MirrorState
+from xvol.reference.mirror.relationships import (
+    MirrorConfig,
+    MirrorGroup,
+    MirrorState,
+    mirror_holder,
+)
 from xvol.reference.mirror.site import (
     ChangesReply,
     ChangesRequest,
@@ -47,9 +63,11 @@ from xvol.reference.mirror.site import (
     MirrorRoleRequest,
     ReleaseMirrorRequest,
     Site,
+    SnapshotHold,
     SnapshotListReply,
     active_files,
     changed_paths,
+    refuse_held,
     snapshot_files,
 )
 from xvol.reference.repository.expandable import ExpandableVolume
@@ -67,10 +85,11 @@ class NoCommonSnapshotError(StateError):
 
 @dataclass(frozen=True)
 class ResyncPlan:
-    """What a resync will do (the dry run): the common snapshot (None: a baseline), the old
+    """What a resync will do (the dry run): the common snapshot (None: there is none), the old
     primary's files that would be discarded and its snapshots that would be deleted, the
     new source's changed files, the members the old primary must create and those it must
-    remove (created after the common snapshot, so empty in it)."""
+    remove (created after the common snapshot, so empty in it), whether the transfer is a
+    baseline, the holds the roll back releases and those that stop it."""
 
     common: SnapshotRecord | None
     discarded_paths: tuple[str, ...]
@@ -79,6 +98,12 @@ class ResyncPlan:
     resize: tuple[str, ...]
     remove: tuple[str, ...] = ()
     """Members this site created after the common snapshot (empty there): removed."""
+    baseline: bool = False
+    """Every block is sent again (no common snapshot, or a forced baseline)."""
+    released: tuple[SnapshotHold, ...] = ()
+    """Holds here of the relationship being reversed (this site was its source): released."""
+    held: tuple[SnapshotHold, ...] = ()
+    """Holds of others on snapshots the roll back would delete: the resync refuses."""
 
     @property
     def split_brain(self) -> bool:
@@ -144,9 +169,10 @@ class Resync:
 
     # -- the dry run ---------------------------------------------------------------------------
 
-    def plan(self, *, baseline: bool = False) -> Process[ResyncPlan]:
+    def plan(self, *, baseline: bool = False, force_baseline: bool = False) -> Process[ResyncPlan]:
         """The dry run: nothing changes at either site. :class:`NoCommonSnapshotError`
-        without a common snapshot unless ``baseline``."""
+        without a common snapshot unless ``baseline``; ``force_baseline`` plans a baseline even
+        when a common snapshot exists."""
         site, vs, vol = self.site, self.vserver, self.volume
         channel = self.coordinator.link.channel("proxy")
         role = yield from channel.request(
@@ -171,7 +197,7 @@ class Resync:
         theirs = [r for r in rows.records if r.snapshot_id in rows.valid]
         mine_all = site.snapshots(vs, vol)
         common = common_snapshot(site.intact_snapshots(vs, vol), theirs)
-        if common is None and not baseline:
+        if common is None and not (baseline or force_baseline):
             raise NoCommonSnapshotError(
                 f"{vs}/{vol} here and {self.source_vserver}/{self.source_volume} there hold no "
                 "common valid snapshot; resync with baseline=True to send everything again "
@@ -202,7 +228,15 @@ class Resync:
                 *(f"{d}/" for d in made if not any(p.startswith(f"{d}/") for p in discarded)),
             ]
         )
-        dropped = [r.name for r in mine_all if not any(_same(r, t) for t in theirs)]
+        whole = force_baseline or common is None
+        dropped = [r.name for r in mine_all if whole or not any(_same(r, t) for t in theirs)]
+        # the relationship being reversed had this site as its source: its holds here go
+        reversed_holder = mirror_holder(
+            site.name, vs, vol, listing.cluster, self.source_vserver, self.source_volume
+        )
+        holds = site.holds(vs, vol)
+        released = tuple(h for h in holds if h.holder == reversed_holder)
+        held = tuple(h for h in holds if h.holder != reversed_holder and h.name in dropped)
         changes = yield from channel.request(
             ChangesRequest(
                 self.source_vserver,
@@ -215,7 +249,15 @@ class Resync:
             raise IntegrityError(f"expected ChangesReply, got {type(changes).__name__}")
         resize = sorted(theirs_members - mine_members)
         return ResyncPlan(
-            common, tuple(discarded), tuple(dropped), changes.paths, tuple(resize), tuple(extra)
+            common,
+            tuple(discarded),
+            tuple(dropped),
+            changes.paths,
+            tuple(resize),
+            tuple(extra),
+            baseline=whole,
+            released=released,
+            held=held,
         )
 
     # -- the resync ------------------------------------------------------------------------------
@@ -225,11 +267,16 @@ class Resync:
         *,
         discard: bool = False,
         baseline: bool = False,
+        force_baseline: bool = False,
         config: MirrorConfig | None = None,
     ) -> Process[ResyncResult]:
-        """Plan, preserve (unless ``discard``), roll back, reverse, transfer, notify."""
-        plan = yield from self.plan(baseline=baseline)
+        """Plan, preserve (unless ``discard``), roll back, reverse, transfer, notify (see the
+        module text for ``baseline`` and ``force_baseline``)."""
+        plan = yield from self.plan(baseline=baseline, force_baseline=force_baseline)
         site, vs, vol = self.site, self.vserver, self.volume
+        if plan.held:  # before anything changes
+            rows = {r.name: r for r in site.snapshots(vs, vol)}
+            refuse_held(site.name, list(plan.held), rows[plan.held[0].name])
         preserved = None
         if plan.discarded_paths and not discard:
             preserved = self._preserve(plan)
@@ -251,7 +298,9 @@ class Resync:
         site.redirects[(vs, vol)] = group.exported
         channel = self.coordinator.link.channel("proxy")
         yield from channel.request(ReleaseMirrorRequest(self.source_vserver, self.source_volume))
-        update = yield from self.coordinator._update(group, None, resize=True)
+        update = yield from self.coordinator._update(
+            group, None, resize=True, baseline=plan.baseline
+        )
         xv = site.cluster.expandable(vs, vol)
         xv.goids = RDBGoids(site.cluster, xv.repository)
         return ResyncResult(plan, preserved, update)
@@ -290,12 +339,17 @@ class Resync:
         return name
 
     def _roll_back(self, plan: ResyncPlan) -> None:
-        """Delete this site's snapshots the other site lacks and restore the common one (or
-        drop every snapshot, for a baseline); clients are redirected from here on."""
+        """Release the reversed relationship's holds here, delete this site's snapshots the
+        other site lacks and restore the common one (or drop every snapshot, for a baseline
+        without one; a forced baseline keeps the common snapshot until the new baseline
+        replaces it); clients are redirected from here on."""
         site, vs, vol = self.site, self.vserver, self.volume
         site.redirects[(vs, vol)] = None if plan.common is None else plan.common.snapshot_id
+        for holder in sorted({h.holder for h in plan.released}):
+            site.release(vs, vol, holder)
         for name in plan.discarded_snapshots:
-            site.jobs.delete(vs, vol, name)
+            if plan.common is None or name != plan.common.name:
+                site.jobs.delete(vs, vol, name)
         keep = set() if plan.common is None else {v.uuid for v in plan.common.volumes}
         calls = VolumeSnapshots(site.cluster, site.cluster.any_up_node(), vs, vol)
         for member in site.members(vs, vol):

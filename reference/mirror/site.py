@@ -15,11 +15,20 @@ Structures, bottom up:
   snapshot" in the N-module cache) and client writes are refused (:class:`ReadOnlyMirrorError`).
   Life cycle: :func:`build_site` -> clients read and write -> the coordinator sets and clears
   redirects.
+* snapshot **holds** (:class:`SnapshotHold`, in the site's RDB): a tag that pins one snapshot
+  (as ``zfs hold`` does, or a snapshot a product marks busy because its mirror owns it). A
+  mirror relationship holds its common base at both sites; users may hold snapshots too
+  (:meth:`Site.hold`). Invariant: a held snapshot is never deleted through the site: its job
+  manager (:class:`HoldingJobManager`, ``site.jobs``), :meth:`Site.delete_snapshot` and the
+  proxy's pruning refuse with :class:`SnapshotHeldError`, naming the snapshot and its holders,
+  and change nothing. :meth:`Site.holds` lists them; :meth:`Site.release` takes one away.
 * the proxy's messages (:class:`VolumeListRequest`, :class:`SnapshotListRequest`,
   :class:`TakeSnapshotRequest`, :class:`ChangesRequest`): the seed's blocks "obtain a list of
   volumes for the source", "retrieve source volume information" (fields E-H), "configuration
   information regarding the snapshot", plus taking the consistent snapshot an update sends and
-  the paths changed since a snapshot (for the resync's split-brain report).
+  the paths changed since a snapshot (for the resync's split-brain report);
+  :class:`HoldSnapshotsRequest` moves a relationship's holds at the source, and
+  :class:`PruneSnapshotsRequest` deletes the mirror's older snapshots there.
 * :class:`SourceProxy`: the primary site's :class:`~xvol.reference.mirror.link.Endpoint`. It
   answers the messages above from its site and hands every block replication request to a
   :class:`~xvol.reference.mirror.replication.ReplicationSource` whose volumes are the site's
@@ -77,6 +86,93 @@ class ReadOnlyMirrorError(PermissionDeniedError):
     """A client wrote to an expandable volume that is a mirror destination (break it first)."""
 
 
+class SnapshotHeldError(StateError):
+    """A held snapshot was to be deleted: refused, nothing changed. ``snapshot`` is its name
+    and ``holders`` the tags that hold it."""
+
+    def __init__(self, message: str, snapshot: str = "", holders: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.snapshot = snapshot
+        self.holders = holders
+
+
+# --------------------------------------------------------------------------------------------
+# Snapshot holds
+# --------------------------------------------------------------------------------------------
+
+HOLDS_TABLE = "snapshot-holds"
+"""RDB table of holds, key ``<vserver>/<volume>/<snapshot ID>/<holder>``."""
+
+
+@dataclass(frozen=True)
+class SnapshotHold:
+    """``holder`` holds snapshot ``name`` (ID ``snapshot_id``) of ``vserver``/``volume``."""
+
+    vserver: str
+    volume: str
+    snapshot_id: int
+    name: str
+    holder: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.vserver}/{self.volume}/{self.snapshot_id}/{self.holder}"
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> SnapshotHold:
+        return SnapshotHold(
+            str(data["vserver"]),
+            str(data["volume"]),
+            int(data["snapshot_id"]),
+            str(data["name"]),
+            str(data["holder"]),
+        )
+
+
+def read_holds(cluster: Cluster, vserver: str, volume: str) -> list[SnapshotHold]:
+    """Every hold on ``vserver``/``volume``'s snapshots in ``cluster``'s RDB, by snapshot ID
+    then holder."""
+    prefix = f"{vserver}/{volume}/"
+    found = [
+        SnapshotHold.from_json(data)
+        for key, data in cluster.replica().items(HOLDS_TABLE)
+        if key.startswith(prefix)
+    ]
+    return sorted(found, key=lambda h: (h.snapshot_id, h.holder))
+
+
+def refuse_held(site: str, holds: list[SnapshotHold], record: SnapshotRecord) -> None:
+    """:class:`SnapshotHeldError` if ``holds`` hold ``record`` (at site ``site``)."""
+    holders = tuple(h.holder for h in holds if h.snapshot_id == record.snapshot_id)
+    if holders:
+        raise SnapshotHeldError(
+            f"snapshot {record.name!r} (ID {record.snapshot_id}) of {record.vserver}/"
+            f"{record.volume} at site {site} is held by {'; '.join(holders)}: it cannot be "
+            "deleted; release the hold first (a mirror releases its holds when it is deleted "
+            "or reversed by a resync)",
+            record.name,
+            holders,
+        )
+
+
+class HoldingJobManager(SnapshotJobManager):
+    """The snapshot job manager of a site: the snapshots layer's, except that deleting a held
+    snapshot raises :class:`SnapshotHeldError` and changes nothing."""
+
+    def __init__(self, cluster: Cluster, site: str) -> None:
+        super().__init__(cluster)
+        self.site = site
+
+    def delete(self, vserver: str, volume: str, ref: str | int) -> SnapshotRecord:
+        """Delete snapshot ``ref`` unless it is held (see the base class)."""
+        record = self.get(vserver, volume, ref)
+        refuse_held(self.site, read_holds(self.cluster, vserver, volume), record)
+        return super().delete(vserver, volume, ref)
+
+
 # --------------------------------------------------------------------------------------------
 # A site
 # --------------------------------------------------------------------------------------------
@@ -94,7 +190,7 @@ class Site:
     mirror destination that has received no snapshot yet)."""
 
     def __post_init__(self) -> None:
-        self.jobs = SnapshotJobManager(self.cluster)
+        self.jobs = HoldingJobManager(self.cluster, self.name)
 
     # -- the volume table --------------------------------------------------------------------
 
@@ -140,6 +236,74 @@ class Site:
     def snapshots(self, vserver: str, volume: str) -> list[SnapshotRecord]:
         """Rows of the snapshot table, by snapshot ID."""
         return self.jobs.snapshots(vserver, volume)
+
+    def delete_snapshot(self, vserver: str, volume: str, ref: str | int) -> SnapshotRecord:
+        """Delete snapshot ``ref`` (name or ID); :class:`SnapshotHeldError` if it is held."""
+        return self.jobs.delete(vserver, volume, ref)
+
+    # -- holds -----------------------------------------------------------------------------------
+
+    def holds(self, vserver: str, volume: str, ref: str | int | None = None) -> list[SnapshotHold]:
+        """The holds on ``vserver``/``volume``'s snapshots (on snapshot ``ref`` only, given),
+        by snapshot ID then holder."""
+        found = read_holds(self.cluster, vserver, volume)
+        if ref is None:
+            return found
+        sid = self.jobs.get(vserver, volume, ref).snapshot_id
+        return [h for h in found if h.snapshot_id == sid]
+
+    def hold(self, vserver: str, volume: str, ref: str | int, holder: str) -> SnapshotHold:
+        """Let ``holder`` hold snapshot ``ref`` (idempotent); :class:`NotFoundError` if there
+        is no such snapshot."""
+        _check_holder(holder)
+        row = self.jobs.get(vserver, volume, ref)
+        found = SnapshotHold(vserver, volume, row.snapshot_id, row.name, holder)
+        self.cluster.rdb.commit(
+            self.cluster.any_up_node(), [(HOLDS_TABLE, found.key, found.to_json())]
+        )
+        return found
+
+    def release(
+        self, vserver: str, volume: str, holder: str, ref: str | int | None = None
+    ) -> tuple[SnapshotHold, ...]:
+        """Take ``holder``'s hold off snapshot ``ref`` (:class:`NotFoundError` if it holds
+        none there), or every hold of ``holder`` on the volume (``ref`` None; none is fine).
+        Returns the holds released."""
+        mine = [h for h in read_holds(self.cluster, vserver, volume) if h.holder == holder]
+        if ref is not None:
+            sid = self.jobs.get(vserver, volume, ref).snapshot_id
+            mine = [h for h in mine if h.snapshot_id == sid]
+            if not mine:
+                raise NotFoundError(
+                    f"{holder!r} holds no snapshot {ref!r} of {vserver}/{volume} at {self.name}"
+                )
+        if mine:
+            self.cluster.rdb.commit(
+                self.cluster.any_up_node(), [(HOLDS_TABLE, h.key, None) for h in mine]
+            )
+        return tuple(mine)
+
+    def set_holds(
+        self, vserver: str, volume: str, holder: str, snapshot_ids: tuple[int, ...]
+    ) -> tuple[tuple[SnapshotHold, ...], tuple[int, ...]]:
+        """Make ``holder``'s holds on ``vserver``/``volume`` exactly the intact snapshots among
+        ``snapshot_ids`` (one RDB commit; empty: release them all). Returns the holds released
+        and the IDs not held because no intact snapshot has them."""
+        _check_holder(holder)
+        intact = {r.snapshot_id: r for r in self.intact_snapshots(vserver, volume)}
+        wanted = [
+            SnapshotHold(vserver, volume, sid, intact[sid].name, holder)
+            for sid in sorted(set(snapshot_ids))
+            if sid in intact
+        ]
+        missing = tuple(sorted({sid for sid in snapshot_ids if sid not in intact}))
+        mine = [h for h in read_holds(self.cluster, vserver, volume) if h.holder == holder]
+        released = tuple(h for h in mine if h not in wanted)
+        changes: list[tuple[str, str, Any]] = [(HOLDS_TABLE, h.key, None) for h in released]
+        changes += [(HOLDS_TABLE, h.key, h.to_json()) for h in wanted if h not in mine]
+        if changes:
+            self.cluster.rdb.commit(self.cluster.any_up_node(), changes)
+        return released, missing
 
     def intact_snapshots(self, vserver: str, volume: str) -> list[SnapshotRecord]:
         """Rows whose every recorded member still holds its per-volume snapshot (a snapshot
@@ -220,6 +384,11 @@ class Site:
         """Move RDB counter ``key`` up to at least ``value`` (never down)."""
         if counter_value(self.cluster.replica(), key) < value:
             self.cluster.rdb.commit(self.cluster.any_up_node(), [(COUNTERS, key, value)])
+
+
+def _check_holder(holder: str) -> None:
+    if not holder or not holder.strip():
+        raise InvalidArgumentError("a hold needs a non-empty holder tag")
 
 
 def active_files(cluster: Cluster, vserver: str, volume: str) -> dict[str, bytes]:
@@ -304,15 +473,18 @@ class SnapshotListRequest(Message):
 
 @dataclass(frozen=True)
 class SnapshotListReply(Message):
-    """Source -> destination: the rows (the configuration of every snapshot) and which of
-    them are intact now (``valid``: every recorded member's copy present)."""
+    """Source -> destination: the rows (the configuration of every snapshot), which of them
+    are intact now (``valid``: every recorded member's copy present) and the holds on them."""
 
     records: tuple[SnapshotRecord, ...]
     valid: frozenset[int]
+    holds: tuple[SnapshotHold, ...] = ()
 
     def payload_size(self) -> int:
-        """The rows as JSON."""
-        return _json_size([r.to_json() for r in self.records])
+        """The rows and holds as JSON."""
+        return _json_size([r.to_json() for r in self.records]) + _json_size(
+            [h.to_json() for h in self.holds]
+        )
 
 
 @dataclass(frozen=True)
@@ -377,7 +549,8 @@ class MirrorRoleReply(Message):
 @dataclass(frozen=True)
 class ReleaseMirrorRequest(Message):
     """Destination -> source: forget the (broken) mirror of ``vserver``/``volume`` there: its
-    relationships are reversed and now kept at the new destination. Idempotent."""
+    relationships are reversed and now kept at the new destination, and its snapshot holds
+    there are released. Idempotent."""
 
     vserver: str
     volume: str
@@ -410,6 +583,35 @@ class Pruned(Message):
     """Source -> destination: the snapshots deleted."""
 
     names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HoldSnapshotsRequest(Message):
+    """Destination -> source: make ``holder``'s holds on ``vserver``/``volume`` exactly the
+    intact snapshots among ``snapshot_ids`` (empty: release them all). Idempotent."""
+
+    vserver: str
+    volume: str
+    holder: str
+    snapshot_ids: tuple[int, ...]
+
+    def payload_size(self) -> int:
+        """The tag and the IDs."""
+        return len(self.holder.encode()) + 8 * len(self.snapshot_ids)
+
+
+@dataclass(frozen=True)
+class HoldsReply(Message):
+    """Source -> destination: every hold on the volume now (all holders), the holds the
+    request released, and the requested IDs it could not hold (no intact snapshot has them)."""
+
+    holds: tuple[SnapshotHold, ...]
+    released: tuple[SnapshotHold, ...]
+    missing: tuple[int, ...]
+
+    def payload_size(self) -> int:
+        """The holds as JSON."""
+        return _json_size([h.to_json() for h in (*self.holds, *self.released)])
 
 
 MIRROR_SNAPSHOT_PREFIX = "mirror."
@@ -446,7 +648,16 @@ class SourceProxy:
         if isinstance(request, SnapshotListRequest):
             rows = site.snapshots(request.vserver, request.volume)
             intact = site.intact_snapshots(request.vserver, request.volume)
-            return SnapshotListReply(tuple(rows), frozenset(r.snapshot_id for r in intact))
+            return SnapshotListReply(
+                tuple(rows),
+                frozenset(r.snapshot_id for r in intact),
+                tuple(site.holds(request.vserver, request.volume)),
+            )
+        if isinstance(request, HoldSnapshotsRequest):
+            released, missing = site.set_holds(
+                request.vserver, request.volume, request.holder, request.snapshot_ids
+            )
+            return HoldsReply(tuple(site.holds(request.vserver, request.volume)), released, missing)
         if isinstance(request, TakeSnapshotRequest):
             for row in site.snapshots(request.vserver, request.volume):
                 if row.name == request.name:
@@ -476,8 +687,11 @@ class SourceProxy:
                 raise InvalidArgumentError(
                     f"refusing to prune snapshots the mirror did not take: {', '.join(foreign)}"
                 )
-            held = {r.name for r in site.snapshots(request.vserver, request.volume)}
-            gone = tuple(n for n in request.names if n in held)
+            named = {r.name: r for r in site.snapshots(request.vserver, request.volume)}
+            gone = tuple(n for n in request.names if n in named)
+            holds = site.holds(request.vserver, request.volume)
+            for name in gone:  # all or nothing: refuse before deleting any
+                refuse_held(site.name, holds, named[name])
             for name in gone:
                 site.jobs.delete(request.vserver, request.volume, name)
             return Pruned(gone)
@@ -495,8 +709,10 @@ class SourceProxy:
                     f"{request.vserver}/{request.volume} at {site.name} is still a mirror "
                     "destination: fail it over before reversing"
                 )
+            group = tables.group(request.vserver, request.volume)
             count = len(tables.relationships(request.vserver, request.volume))
             tables.remove_group(request.vserver, request.volume)
+            site.release(request.vserver, request.volume, group.holder(site.name))
             return Released(count)
         self.replication.volumes = site.volumes_by_id()
         return self.replication.handle(request)
@@ -584,15 +800,24 @@ class SitePair:
 
 
 __all__ = [
+    "HOLDS_TABLE",
+    "MIRROR_SNAPSHOT_PREFIX",
     "ChangesReply",
     "ChangesRequest",
+    "HoldSnapshotsRequest",
+    "HoldingJobManager",
+    "HoldsReply",
     "MirrorRoleReply",
     "MirrorRoleRequest",
+    "PruneSnapshotsRequest",
+    "Pruned",
     "ReadOnlyMirrorError",
     "ReleaseMirrorRequest",
     "Released",
     "Site",
     "SitePair",
+    "SnapshotHeldError",
+    "SnapshotHold",
     "SnapshotListReply",
     "SnapshotListRequest",
     "SnapshotReply",
@@ -604,5 +829,7 @@ __all__ = [
     "build_site",
     "changed_paths",
     "files_digest",
+    "read_holds",
+    "refuse_held",
     "snapshot_files",
 ]

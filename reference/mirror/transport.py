@@ -18,7 +18,9 @@ Two parts:
   :class:`SocketServer` serves an :class:`~.link.Endpoint` on a listening socket, one thread
   per connection. Frames are an 8-byte length and the encoded message. A broken connection
   is a :class:`~.link.LinkDownError` at the caller. This transport has no window (one request
-  at a time per link) and no throttle; it is tested on 127.0.0.1 only.
+  at a time per link) and no throttle; it is tested on 127.0.0.1 only. A call completes before
+  the next starts, so when a caller fails nothing it sent is still in flight: a request that
+  failed may have executed at the server (its reply was lost), never later.
 
 Uses: json, socket, struct, threading, numpy, :mod:`.link`, the records of
 :mod:`xvol.reference.volume` that replication messages carry, :mod:`xvol.errors`.
