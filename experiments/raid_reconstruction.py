@@ -12,7 +12,7 @@ operations, each one row of the tidy table:
 * ``read-lost``: single-block reads, one at a time, of a seeded sample of the blocks whose home is
   on a failed data disk (the small-read worst case; absent when only parity disks failed);
 * ``read-random``: single-block reads of a seeded uniform sample of all logical blocks;
-* ``rebuild``: :meth:`RaidGroup.rebuild` of every failed disk onto a spare, in slot order.
+* ``rebuild``: :meth:`RaidGroup.rebuild_all` of every failed disk onto a spare, in one pass.
 
 Every operation is checked: the bytes read equal the bytes written, and after the rebuild a full
 read touches each block once and returns the written bytes, else the point raises
@@ -21,9 +21,10 @@ read touches each block once and returns the written bytes, else the point raise
 Theory to compare with (Corbett et al., FAST 2004, for RDP): rebuilding one disk of RAID-4/5
 reads the ``D`` surviving blocks of each stripe row; RDP can rebuild any one or two disks from at
 most the ``D`` surviving cells per row, which is optimal. What the kit does (and the tests pin):
-``rebuild`` works one slot at a time, so a double failure costs two passes (``2D`` reads per row,
-``2D+1`` when one of the two is the diagonal-parity disk); rebuilding the diagonal-parity disk
-reads ``D+1`` per row because RDP's diagonals run through the row-parity column. A single-block
+``rebuild_all`` reads each codeword once and solves all its lost cells together, so a double
+failure costs ``D`` reads per row, the optimum, whichever two disks failed; rebuilding the
+diagonal-parity disk alone reads ``D+1`` per row because RDP's diagonals run through the
+row-parity column. A single-block
 read of a lost block costs ``D`` reads, except when two columns of the row equation are gone
 (two data disks, or a data disk and the row parity): then RDP's chain walks the whole codeword,
 ``D * (p-1)`` reads for one block. A batch read of every block costs exactly one disk read per
@@ -219,8 +220,8 @@ def point(params: Params, seed: int) -> list[Record]:
     meter.disks += spares
 
     def rebuild() -> int:
-        pairs = zip(slots, spares, strict=True)
-        return sum(group.rebuild(slot, spare).blocks_written for slot, spare in pairs)
+        reports = group.rebuild_all(dict(zip(slots, spares, strict=True)))
+        return sum(report.blocks_written for report in reports)
 
     records.append(_record("rebuild", *meter.measure(rebuild)))
     group.reset_counters()
@@ -288,7 +289,7 @@ def rebuild_and_lost_reads(frame: pd.DataFrame) -> Figure:
     one.set_title("rebuild one failed disk")
     _lines(two, frame, "rebuild", per_row, failed=2)
     _optimum(two, frame, "D (one pass over survivors)")
-    two.set_title("rebuild two failed disks (one slot at a time)")
+    two.set_title("rebuild two failed disks (one pass)")
     for axes in (one, two):
         axes.set_ylabel("disk reads per stripe row")
     _lines(lost, frame, "read-lost", frame["reads_per_block"], failed=None)

@@ -150,6 +150,44 @@ def test_rebuild_needs_a_failed_slot_and_a_fitting_spare() -> None:
         group.rebuild(0, MemoryDisk("spare", group.blocks_per_disk + 1))
 
 
+@settings(max_examples=12, deadline=None)
+@given(pair=st.sampled_from([(0, 1), (0, 4), (1, 5), (4, 5), (2, 3)]), seed=st.integers(0, 99))
+def test_two_failed_disks_are_rebuilt_in_one_pass_reading_each_survivor_once(
+    pair: tuple[int, int], seed: int
+) -> None:
+    """RAID-DP with four data disks: slots 4 and 5 are the row and the diagonal parity."""
+    group, data = _filled("dp", 4, seed)
+    _fail(group, pair)
+    survivors = [disk for slot, disk in enumerate(group.disks) if slot not in pair]
+    group.reset_counters()
+    spares = {slot: MemoryDisk(f"spare{slot}", group.blocks_per_disk) for slot in pair}
+    reports = group.rebuild_all(spares)
+    assert [r.disk_index for r in reports] == sorted(pair)
+    assert all(r.blocks_written == group.blocks_per_disk for r in reports)
+    assert [disk.counters.reads for disk in survivors] == [group.blocks_per_disk] * 4
+    assert group.failed_disks == () and group.scrub().parity_mismatches == ()
+    everything = np.arange(group.block_count, dtype=np.int64)
+    assert np.array_equal(group.read_blocks(everything), data)
+
+
+def test_rebuild_all_refuses_bad_requests_and_changes_nothing() -> None:
+    group, _ = _filled("dp", 3, 2)
+    _fail(group, (0, 2))
+    before = group.disks
+    spare = MemoryDisk("spare", group.blocks_per_disk)
+    with pytest.raises(InvalidArgumentError):
+        group.rebuild_all({})
+    with pytest.raises(InvalidArgumentError):
+        group.rebuild_all({0: spare, 2: spare})  # one spare for two slots
+    with pytest.raises(StateError):
+        group.rebuild_all({0: spare, 1: MemoryDisk("other", group.blocks_per_disk)})
+    _fail(group, (1,))  # three failures: beyond RAID-DP
+    spares = {s: MemoryDisk(f"s{s}", group.blocks_per_disk) for s in (0, 1, 2)}
+    with pytest.raises(RaidDataLossError):
+        group.rebuild_all(spares)
+    assert group.disks == before and not any(s.counters.writes for s in spares.values())
+
+
 @pytest.mark.parametrize("level", ["4", "5", "dp"])
 def test_latent_sector_errors_and_bit_flips_are_reconstructed_on_read(level: RaidLevel) -> None:
     group, data = _filled(level, 4, 5)

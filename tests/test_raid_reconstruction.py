@@ -67,28 +67,28 @@ def test_raid4_and_raid5_rebuild_reads_d_blocks_per_stripe(frame: pd.DataFrame) 
     assert (rows["blocks"] == rows["blocks_per_disk"]).all()
 
 
-def test_rdp_rebuild_reads_d_per_row_per_pass_and_one_more_for_diagonal_parity(
+def test_rdp_rebuilds_any_two_disks_reading_d_per_row_and_diagonal_parity_alone_d_plus_one(
     frame: pd.DataFrame,
 ) -> None:
-    # One pass per failed slot: a pass that rebuilds a data or row-parity column reads the D
-    # surviving cells of each row (row equation, or all survivors when two columns are gone);
-    # a pass that rebuilds the diagonal-parity column with the rest intact reads D data cells plus
-    # the row-parity cell of each row, because RDP's diagonals run through the row-parity column.
-    expected_passes = {
-        "data": ("D",),
-        "row-parity": ("D",),
-        "diagonal-parity": ("D+1",),
-        "data+data": ("D", "D"),
-        "data+row-parity": ("D", "D"),
-        "data+diagonal-parity": ("D", "D+1"),
-        "row-parity+diagonal-parity": ("D", "D+1"),
+    # One pass over the survivors: each codeword is read once and all its lost cells are solved
+    # together, so two failures cost the D surviving cells of each row, the optimum (Corbett et
+    # al.); only the diagonal-parity column alone needs D + 1, the data cells and the row-parity
+    # cell of each row, because RDP's diagonals run through the row-parity column.
+    expected_per_row = {
+        "data": "D",
+        "row-parity": "D",
+        "diagonal-parity": "D+1",
+        "data+data": "D",
+        "data+row-parity": "D",
+        "data+diagonal-parity": "D",
+        "row-parity+diagonal-parity": "D",
     }
     rows = _rows(frame, "rebuild")
     rows = rows[rows["level"] == "RAID-DP"]
-    assert set(rows["failure"]) == set(expected_passes)
+    assert set(rows["failure"]) == set(expected_per_row)
     for row in rows.itertuples():
         d = int(row.data_disks)
-        per_row = sum(d if p == "D" else d + 1 for p in expected_passes[str(row.failure)])
+        per_row = d if expected_per_row[str(row.failure)] == "D" else d + 1
         assert row.disk_reads == per_row * row.blocks_per_disk, row
         assert row.disk_writes == row.failed * row.blocks_per_disk
         assert row.rows == _prime(d) - 1

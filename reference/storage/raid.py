@@ -54,7 +54,8 @@ The section order follows the data:
    content sums the disks verified (:meth:`RaidGroup.read_blocks_summed`), and writes take
    them (:meth:`RaidGroup.write_blocks_summed`), so the disks' checksums of data blocks are
    derived, not recomputed (see :mod:`.checksum`).
-5. **Maintenance**: :meth:`RaidGroup.rebuild` reconstructs a failed disk onto a spare,
+5. **Maintenance**: :meth:`RaidGroup.rebuild_all` reconstructs failed disks onto spares in one
+   pass over the survivors (each codeword read once, all its lost cells solved together),
    :meth:`RaidGroup.scrub` rewrites blocks whose checksums show corruption and reports (and
    repairs) parity that disagrees with checksum-verified data.
 
@@ -63,7 +64,7 @@ Uses: numpy, :mod:`.block`, :mod:`.checksum`, :mod:`.disk`, :mod:`.kernels`, :mo
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -1228,36 +1229,58 @@ class RaidGroup:
     # -- 5. maintenance --
 
     def rebuild(self, slot: int, spare: Disk) -> RebuildReport:
-        """Reconstruct the failed disk in ``slot`` onto ``spare`` and put the spare in its place.
+        """Reconstruct the failed disk in ``slot`` onto ``spare`` and put the spare in its place
+        (:meth:`rebuild_all` of one disk)."""
+        return self.rebuild_all({slot: spare})[0]
 
-        ``spare`` must be a working disk of the same size not already in the group; afterwards the
-        group tolerates its full number of failures again. Raises StateError if ``slot`` is not
-        failed, RaidDataLossError if the survivors cannot rebuild it (nothing is changed then)."""
-        if not 0 <= slot < len(self._disks):
-            raise InvalidArgumentError(f"no disk slot {slot} in RAID group {self.name!r}")
-        if not self._disks[slot].failed:
-            raise StateError(f"disk {self._disks[slot].name!r} has not failed; nothing to rebuild")
-        if spare.failed or spare.block_count != self.blocks_per_disk:
-            raise InvalidArgumentError(
-                f"spare {spare.name!r} must be a working disk of {self.blocks_per_disk} blocks"
-            )
-        if any(spare is disk or spare.name == disk.name for disk in self._disks):
-            raise InvalidArgumentError(f"spare {spare.name!r} is already in the group")
+    def rebuild_all(self, spares: Mapping[int, Disk]) -> tuple[RebuildReport, ...]:
+        """Reconstruct every failed disk ``slot`` of ``spares`` onto ``spares[slot]`` in one pass
+        over the survivors and put the spares in their places; one report per slot, in slot order.
+
+        One pass: each codeword is read once and all its lost cells are solved together, so a
+        RAID-DP group rebuilding two disks reads each survivor once (the RDP paper's optimal
+        reconstruction), not once per lost disk. Each spare must be a working disk of the same
+        size, not already in the group, given once; afterwards the group tolerates its full
+        number of failures again. Raises StateError if a slot is not failed and RaidDataLossError
+        if the survivors cannot rebuild them (nothing is changed then)."""
+        if not spares:
+            raise InvalidArgumentError(f"RAID group {self.name!r}: no disk to rebuild")
+        names = [spare.name for spare in spares.values()]
+        if len(set(names)) != len(names) or len({id(s) for s in spares.values()}) != len(names):
+            raise InvalidArgumentError(f"RAID group {self.name!r}: a spare is given twice")
+        for slot, spare in spares.items():
+            if not 0 <= slot < len(self._disks):
+                raise InvalidArgumentError(f"no disk slot {slot} in RAID group {self.name!r}")
+            if not self._disks[slot].failed:
+                raise StateError(
+                    f"disk {self._disks[slot].name!r} has not failed; nothing to rebuild"
+                )
+            if spare.failed or spare.block_count != self.blocks_per_disk:
+                raise InvalidArgumentError(
+                    f"spare {spare.name!r} must be a working disk of {self.blocks_per_disk} blocks"
+                )
+            if any(spare is disk or spare.name == disk.name for disk in self._disks):
+                raise InvalidArgumentError(f"spare {spare.name!r} is already in the group")
+        slots = np.array(sorted(spares), dtype=np.int64)
         total = self.stripes * self.chunk_blocks
-        written = 0
         codewords_all = np.arange(total, dtype=np.int64)
-        staged: list[tuple[npt.NDArray[np.int64], Blocks]] = []
-        for part in self._chunks(total):
+        staged: list[tuple[int, npt.NDArray[np.int64], Blocks]] = []
+        for part in self._chunks(total):  # every read and solve before the first write
             codewords = codewords_all[part]
             disks, blocks = self._codeword_cells(codewords)
-            wanted = disks == slot
-            cw = self._recover(codewords, wanted)
-            staged.append((blocks[wanted], cw[wanted].view(np.uint8).reshape(-1, BLOCK_SIZE)))
-        for blocks_on_disk, data in staged:
-            spare.write_blocks(blocks_on_disk, data)
-            written += blocks_on_disk.size
-        self._disks[slot] = spare
-        return RebuildReport(slot, spare.name, written)
+            cw = self._recover(codewords, np.isin(disks, slots))
+            for slot in slots.tolist():
+                home = disks == slot
+                staged.append((slot, blocks[home], cw[home].view(np.uint8).reshape(-1, BLOCK_SIZE)))
+        written = dict.fromkeys(spares, 0)
+        for slot, blocks_on_disk, data in staged:
+            spares[slot].write_blocks(blocks_on_disk, data)
+            written[slot] += blocks_on_disk.size
+        for slot, spare in spares.items():
+            self._disks[slot] = spare
+        return tuple(
+            RebuildReport(slot, spares[slot].name, written[slot]) for slot in sorted(spares)
+        )
 
     def scrub(self, *, repair: bool = True) -> ScrubReport:
         """Read every codeword; rewrite blocks whose checksum (or a latent error) shows them bad
