@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from xvol.errors import (
     AlreadyExistsError,
+    DataLossError,
     InvalidArgumentError,
     NotFoundError,
     OutOfSpaceError,
@@ -155,10 +156,13 @@ def test_volume_data_survives_disk_failures_and_replacement() -> None:
     group.disks[0].fail()
     group.disks[3].fail()
     assert np.array_equal(space.read_blocks(np.arange(100, dtype=np.int64)), data)
-    aggregate.replace_disk(0, 0)
-    aggregate.replace_disk(0, 3)
+    reports = aggregate.replace_disks(0, (3, 0))  # both in one pass
+    assert [r.disk_index for r in reports] == [0, 3]
     assert group.failed_disks == ()
     assert all(report.parity_mismatches == () for report in aggregate.scrub())
+    group.disks[1].fail()
+    assert aggregate.replace_disk(0, 1).disk_index == 1
+    assert np.array_equal(space.read_blocks(np.arange(100, dtype=np.int64)), data)
 
 
 _CHECK = """
@@ -268,3 +272,27 @@ def test_runs_across_extents_and_raid_groups_read_back_with_their_sums(
         assert np.array_equal(sums, content_sums(expected[numbers]))
     for report in aggregate.scrub(repair=False):
         assert report.repaired == () and report.parity_mismatches == ()
+
+
+def test_replacing_disks_of_a_file_backed_aggregate_persists_or_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "aggr"
+    aggregate = Aggregate.create(root, "dp", data_disks=3, blocks_per_disk=32, metadata_blocks=2)
+    data = _data(8, 40)
+    aggregate.create_space("a", 40).write_blocks(np.arange(40, dtype=np.int64), data)
+    group = aggregate.raid_groups[0]
+    for slot in (0, 1, 2):
+        group.disks[slot].fail()
+    files = sorted(p.name for p in root.iterdir())
+    with pytest.raises(DataLossError):
+        aggregate.replace_disks(0, (0, 1, 2))  # beyond RAID-DP: nothing may change
+    assert sorted(p.name for p in root.iterdir()) == files
+    with pytest.raises(InvalidArgumentError):
+        aggregate.replace_disks(0, (1, 1))
+    group.disks[2]._failed = False  # the third disk comes back (it only lost its cable)
+    aggregate.replace_disks(0, (1, 0))
+    aggregate.close()
+    reopened = Aggregate.open(root)
+    assert reopened.raid_groups[0].failed_disks == ()
+    assert np.array_equal(reopened.space("a").read_blocks(np.arange(40, dtype=np.int64)), data)

@@ -710,27 +710,53 @@ class Aggregate:
 
     def replace_disk(self, group: int, slot: int) -> RebuildReport:
         """Rebuild the failed disk in ``slot`` of RAID group ``group`` onto a new spare disk."""
+        return self.replace_disks(group, (slot,))[0]
+
+    def replace_disks(self, group: int, slots: Sequence[int]) -> tuple[RebuildReport, ...]:
+        """Rebuild the failed disks in ``slots`` of RAID group ``group`` onto new spare disks,
+        in one pass over the survivors (:meth:`RaidGroup.rebuild_all`); the manifest then names
+        the spares. If the rebuild fails (a slot that has not failed, or more failures than the
+        group tolerates), the spares are removed again and nothing changes."""
         if not 0 <= group < len(self._groups):
             raise InvalidArgumentError(f"aggregate {self.name!r} has no RAID group {group}")
         raid, spec = self._groups[group], self._specs[group]
-        if not 0 <= slot < len(spec.disks):
-            raise InvalidArgumentError(f"RAID group {spec.name!r} has no disk slot {slot}")
-        base = spec.disks[slot].split(".r")[0].removesuffix(".disk")
-        existing = set(spec.disks)
-        serial = 1
-        while f"{base}.r{serial}.disk" in existing:
-            serial += 1
-        file_name = f"{base}.r{serial}.disk"
-        spare: Disk
-        if self.directory is None:
-            spare = MemoryDisk(f"{self.name}.{file_name}", spec.blocks_per_disk)
-        else:
-            spare = FileDisk.create(
-                self.directory / file_name, f"{self.name}.{file_name}", spec.blocks_per_disk
+        if not slots or len(set(slots)) != len(slots):
+            raise InvalidArgumentError(
+                f"RAID group {spec.name!r}: give each slot once, got {slots}"
             )
-        report = raid.rebuild(slot, spare)
+        for slot in slots:
+            if not 0 <= slot < len(spec.disks):
+                raise InvalidArgumentError(f"RAID group {spec.name!r} has no disk slot {slot}")
+        existing = set(spec.disks)
+        names: dict[int, str] = {}
+        for slot in slots:
+            base = spec.disks[slot].split(".r")[0].removesuffix(".disk")
+            serial = 1
+            while f"{base}.r{serial}.disk" in existing:
+                serial += 1
+            names[slot] = f"{base}.r{serial}.disk"
+            existing.add(names[slot])
+        spares: dict[int, Disk] = {}
+        try:
+            for slot, file_name in names.items():
+                if self.directory is None:
+                    spares[slot] = MemoryDisk(f"{self.name}.{file_name}", spec.blocks_per_disk)
+                else:
+                    spares[slot] = FileDisk.create(
+                        self.directory / file_name,
+                        f"{self.name}.{file_name}",
+                        spec.blocks_per_disk,
+                    )
+            reports = raid.rebuild_all(spares)
+        except BaseException:
+            for spare in spares.values():  # nothing refers to them: remove them again
+                spare.close()
+                if isinstance(spare, FileDisk):
+                    spare.path.unlink(missing_ok=True)
+            raise
         disks = list(spec.disks)
-        disks[slot] = file_name
+        for slot, file_name in names.items():
+            disks[slot] = file_name
         self._specs[group] = GroupSpec(
             spec.name,
             spec.level,
@@ -741,7 +767,7 @@ class Aggregate:
             tuple(disks),
         )
         self._write_manifest()
-        return report
+        return reports
 
     def scrub(self, *, repair: bool = True) -> list[ScrubReport]:
         """Scrub every RAID group (see :meth:`RaidGroup.scrub`)."""
