@@ -51,6 +51,11 @@ COMMANDS: tuple[Subcommand, ...] = (
         "xvol.reference.volume.volume_simulator",
     ),
     Subcommand(
+        "mirror",
+        "teaching mirroring simulator: updates, cuts, failover, resync dry run (seeded)",
+        "xvol.reference.mirror.mirror_simulator",
+    ),
+    Subcommand(
         "serve",
         "web service (named and raw object access) on an embedded expandable-volume cluster",
         "xvol.reference.access.serve",
