@@ -38,7 +38,9 @@ not use holds ``0`` or ``"-"``):
   calls, RDB commits, pings; :func:`fabric_calls`). What the reference does, as measured: per
   member a ping and five snapshot-service calls (listings, an undo snapshot created and deleted
   around the all-or-nothing restore, the restore), one RDB commit for the whole volume, and for a
-  cut update one more deletion per member that had committed it. Checks: the failed-over volume
+  cut update one more deletion per member that had committed it and one more RDB commit (the
+  object and snapshot counters the cut update's source handed out, so that the new primary
+  never reuses them). Checks: the failed-over volume
   holds exactly the exported snapshot's files, its namespace -> OLS -> data references are whole,
   and it accepts and returns a write.
 * ``resync`` (resynchronization): a mirrored primary with :data:`BASE_FILES` files fails over;
@@ -53,9 +55,10 @@ not use holds ``0`` or ``"-"``):
   precedes each resync (and must plan what the resync then does). Checks after every resync: both
   sites verify equal; every write acknowledged at the remote site after the failover is at the old
   primary, byte for byte, and the two sites' files are equal; with ``preserve`` on, every file the
-  old primary's clients had (the divergent ones for a delta, all for a baseline) is readable from
-  the preserved volume's snapshot, with its manifest, and with ``preserve`` off no preserved
-  volume exists.
+  old primary's clients had and would lose (the divergent ones since the common snapshot for a
+  delta; for a baseline, those whose contents differ from the remote site's, compared by
+  digests) is readable from the preserved volume's snapshot, with its manifest, and with
+  ``preserve`` off no preserved volume exists.
 
 Everything quoted is measured on the reference and deterministic for a seed: simulated seconds
 come from SimPy (the inter-site link) or from the remote cluster's fabric clock (failover), bytes

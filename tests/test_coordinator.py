@@ -5,8 +5,10 @@ a mirror, retention by default, calls in flight at a cut (reference/mirror/coord
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from xvol.errors import AlreadyExistsError, NotFoundError, StateError
@@ -32,6 +34,8 @@ from xvol.reference.mirror.site import (
     SnapshotHeldError,
     build_site,
 )
+from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
+from xvol.reference.snapshots.volume_snapshots import VolumeSnapshots
 
 VS, XV = "vs1", "xv"
 
@@ -65,6 +69,37 @@ def test_initialize_reproduces_the_source_snapshot_and_verifies_equal() -> None:
     )
     mapping = {d.volume_id: d.source_volume_id for d in co.tables.destination_volumes()}
     assert mapping == {r.dest_volume_id: r.source_volume_id for r in rels}
+
+
+def _referenced_blocks(site: Site, snapshot: str) -> int:
+    """Blocks the per-volume snapshots of ``snapshot`` reference, over every member."""
+    total = 0
+    for entry in site.jobs.get(VS, XV, snapshot).volumes:
+        volume = site.volume(VS, XV, entry.member)
+        total += int(volume._snapshot_map(volume.snapshot_info(uuid.UUID(entry.uuid)).sid).sum())
+    return total
+
+
+def test_verify_says_how_many_blocks_it_covered_equal_or_not() -> None:
+    pair, co = make_pair()
+    b = pair.site("B")
+    name = pair.run(co.initialize(VS, XV)).snapshot.name
+    covered = _referenced_blocks(b, name)
+    equal = pair.run(co.verify(VS, XV))
+    assert equal.equal and equal.differing_blocks == 0
+    assert equal.blocks_compared == covered == _referenced_blocks(pair.site("A"), name) > 0
+    # damage one block of DC1's replica behind the volume's back: found, and the same coverage
+    entry = b.jobs.get(VS, XV, name).member("DC1")
+    volume = b.volume(VS, XV, "DC1")
+    used = np.flatnonzero(volume._snapshot_map(volume.snapshot_info(uuid.UUID(entry.uuid)).sid))
+    victim = np.array([used[-1]], dtype=np.int64)
+    block = volume.space.read_blocks(victim).copy()
+    block[0, 100] ^= 0xFF
+    volume.space.write_blocks(victim, block)
+    damaged = pair.run(co.verify(VS, XV))
+    assert not damaged.equal and damaged.differing_blocks == 1
+    assert damaged.blocks_compared == covered
+    assert dict(damaged.reports)["DC1"].differing_blocks.tolist() == victim.tolist()
 
 
 def test_update_sends_only_changed_blocks_and_matches_the_new_snapshot() -> None:
@@ -397,6 +432,35 @@ def test_the_common_base_is_held_at_both_sites_and_the_hold_moves_with_each_upda
     assert third.records_sent < 30 and b.files(VS, XV) == a.files(VS, XV)
 
 
+def test_the_mirror_hold_refuses_every_delete_path_at_both_sites_not_only_the_sites() -> None:
+    pair, co = make_pair()
+    first = pair.run(co.initialize(VS, XV)).snapshot.name
+    for site in (pair.site("A"), pair.site("B")):
+        copies = {
+            m.volume_id: [s.uuid for s in site.volume(VS, XV, m.name).snapshots()]
+            for m in site.members(VS, XV)
+        }
+        # another job manager (the web service's, an experiment's) of the same cluster
+        with pytest.raises(SnapshotHeldError, match=re.escape(HOLDER)):
+            SnapshotJobManager(site.cluster).delete(VS, XV, first)
+        # a per-volume delete of any member's copy (a data constituent's, the namespace's)
+        calls = VolumeSnapshots(site.cluster, site.cluster.any_up_node(), VS, XV)
+        for entry in site.jobs.get(VS, XV, first).volumes:
+            with pytest.raises(SnapshotHeldError, match=re.escape(HOLDER)) as info:
+                calls.delete(entry.volume_id, entry.sid, entry.uuid)
+            assert info.value.holders == (HOLDER,)
+        assert [r.name for r in site.snapshots(VS, XV)] == [first]
+        assert {
+            m.volume_id: [s.uuid for s in site.volume(VS, XV, m.name).snapshots()]
+            for m in site.members(VS, XV)
+        } == copies
+    a = pair.site("A")
+    a.write(VS, XV, "/f1", b"changed")
+    pair.run(co.update(VS, XV))  # the hold moved on: the old base goes through any path
+    SnapshotJobManager(a.cluster).delete(VS, XV, first)
+    assert first not in [r.name for r in a.snapshots(VS, XV)]
+
+
 def test_a_cut_update_holds_both_its_base_and_its_target_at_the_source() -> None:
     pair, co = make_pair(bandwidth=5e6, size=60000)
     a = pair.site("A")
@@ -556,3 +620,28 @@ def test_retain_none_keeps_every_snapshot_the_mirror_took() -> None:
         a.write(VS, XV, f"/k{i}", b"keep")
         assert pair.run(co.update(VS, XV)).pruned == ()
     assert len(a.snapshots(VS, XV)) == len(b.snapshots(VS, XV)) == 4
+
+
+def test_after_a_cut_update_and_failover_new_ids_never_reuse_the_sources() -> None:
+    """The cut update's target snapshot and the objects written before it got IDs at the
+    source; snapshots and objects made at the destination after failover must not reuse them
+    (a later resync matches snapshots by ID and UUIDs, objects by GOID)."""
+    pair, co = make_pair(bandwidth=5e6, size=60000)
+    a, b = pair.site("A"), pair.site("B")
+    pair.run(co.initialize(VS, XV))
+    for i in range(4):
+        a.write(VS, XV, f"/new{i}", bytes([90 + i]) * 60000)
+    pair.disaster(after_bytes=150_000)
+    with pytest.raises(LinkError):
+        pair.run(co.update(VS, XV))
+    source_snapshots = a.intact_snapshots(VS, XV)
+    newest = source_snapshots[-1]  # the cut update's target
+    assert newest.snapshot_id != co.tables.group(VS, XV).exported
+    source_goids = {goid for _path, goid in a.open_snapshot(VS, XV, newest.name).walk()}
+    co.failover(VS, XV)
+    b.write(VS, XV, "/written-at-b", b"acknowledged")
+    b.snapshot(VS, XV, "after-failover")
+    mine = [r for r in b.intact_snapshots(VS, XV) if r.name == "after-failover"]
+    assert mine and mine[0].snapshot_id not in {r.snapshot_id for r in source_snapshots}
+    goids = dict(b.open_snapshot(VS, XV, "after-failover").walk())
+    assert goids["/written-at-b"] not in source_goids

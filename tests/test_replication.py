@@ -362,6 +362,9 @@ def test_verify_finds_exactly_one_differing_block_cheaply() -> None:
     assert clean.equal and clean.differing_blocks.size == 0  # type: ignore[attr-defined]
     info = sites.dest.snapshots()[-1]
     used = np.flatnonzero(sites.dest._snapshot_map(info.sid))
+    # an equal replica still says how much the leaf digests covered: every referenced block
+    assert clean.blocks_compared == len(used) > 0  # type: ignore[attr-defined]
+    assert clean.blocks_rechecked == 0  # type: ignore[attr-defined]
     victim = int(used[len(used) // 2])
     block = sites.dest.space.read_blocks(np.array([victim], dtype=np.int64)).copy()
     block[0, 7] ^= 1
@@ -370,6 +373,9 @@ def test_verify_finds_exactly_one_differing_block_cheaply() -> None:
     assert not report.equal  # type: ignore[attr-defined]
     assert report.differing_blocks.tolist() == [victim]  # type: ignore[attr-defined]
     assert report.differing_leaves == (victim // 64,)  # type: ignore[attr-defined]
+    assert report.blocks_compared == len(used)  # type: ignore[attr-defined]
+    in_leaf = int(((used // 64) == victim // 64).sum())
+    assert report.blocks_rechecked == in_leaf  # type: ignore[attr-defined]
     assert report.wire_bytes < len(used) * BLOCK_SIZE // 10  # type: ignore[attr-defined]
 
 

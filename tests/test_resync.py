@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xvol.errors import StateError
+from xvol.errors import StateError, XvolError
 from xvol.reference.mirror.coordinator import MirroringCoordinator
 from xvol.reference.mirror.link import LinkError
 from xvol.reference.mirror.relationships import MirrorState, mirror_holder
@@ -21,6 +21,7 @@ from xvol.reference.mirror.resync import (
 )
 from xvol.reference.mirror.site import (
     ReadOnlyMirrorError,
+    Site,
     SitePair,
     SnapshotHeldError,
     build_site,
@@ -315,3 +316,132 @@ def test_a_forced_baseline_resync_runs_to_the_end_in_one_go() -> None:
     assert result.update.records_sent == sum(m.records for m in result.update.members)
     assert a.files(VS, XV) == b.files(VS, XV) and pair.run(co_a.verify(VS, XV)).equal
     assert [r.name for r in a.snapshots(VS, XV)] == [result.update.snapshot.name]
+
+
+def diverge(site: Site, rng: random.Random, count: int) -> None:
+    """``count`` random client writes at ``site``: new, changed, same-bytes, deleted, renamed
+    (onto freed names too), migrated files and new directories (refused ones change nothing)."""
+    xv = site.cluster.expandable(VS, XV)
+    for step in range(count):
+        path = rng.choice(["/", "/d/"]) + rng.choice(["f0", "f1", "f2", "n"])
+        op = rng.choice(["create", "write", "same", "delete", "rename", "mkdir", "migrate"])
+        try:
+            if op == "create":
+                xv.create(path, bytes([step]) * rng.randrange(1, 7000))
+            elif op == "write":
+                xv.write(path, rng.randrange(0, 4000), rng.randbytes(rng.randrange(1, 2000)))
+            elif op == "same":
+                xv.replace(path, xv.read(path))
+            elif op == "delete":
+                xv.delete(path)
+            elif op == "rename":
+                xv.rename(path, rng.choice(["/", "/d/"]) + rng.choice(["f0", "f1", "m"]))
+            elif op == "mkdir":
+                xv.mkdir(rng.choice(["/d", "/e", "/d/g"]))
+            else:
+                handle = xv.stat(path).handle
+                if handle is not None:
+                    xv.migrate(handle, 1 + handle.location_id % 2)
+        except XvolError:
+            pass
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), at_a=st.integers(0, 14), at_b=st.integers(0, 14))
+def test_the_dry_run_that_reads_only_changes_equals_the_full_read_plan(
+    seed: int, at_a: int, at_b: int
+) -> None:
+    rng = random.Random(seed)
+    a = build_site("A", seed=1, data_constituents=2)
+    b = build_site("B", seed=2, volume=None)
+    pair = SitePair(a, b)
+    a.cluster.expandable(VS, XV).mkdir("/d")
+    for name in ("/f0", "/f1", "/d/f0", "/d/f2"):
+        a.write(VS, XV, name, name.encode() * 300)
+    co_b = MirroringCoordinator(b, pair.link("B", "A"))
+    pair.run(co_b.initialize(VS, XV))
+    diverge(a, rng, at_a // 2)
+    pair.run(co_b.update(VS, XV))
+    diverge(a, rng, at_a)
+    pair.disaster()
+    co_b.failover(VS, XV)
+    diverge(b, rng, at_b)
+    if rng.random() < 0.3:
+        b.cluster.mhost().add_data_constituent(VS, XV)
+        b.cluster.expandable(VS, XV).create("/on-dc3", b"3" * 900, location=3)
+    pair.reconnect()
+    resync = Resync(MirroringCoordinator(a, pair.link("A", "B")), VS, XV)
+    fast = pair.run(resync.plan())
+    full = pair.run(resync.plan(method="scan"))
+    assert fast == full  # every list, the split brain and the conflicts alike
+    common = a.open_snapshot(VS, XV, full.common.snapshot_id)  # type: ignore[union-attr]
+    base = snapshot_files(common)
+    here, there = a.files(VS, XV), b.files(VS, XV)
+    assert {p for p in fast.discarded_paths if not p.endswith("/")} == {
+        p for p in set(base) | set(here) if base.get(p) != here.get(p)
+    }
+    assert set(fast.source_changes) == {
+        p for p in set(base) | set(there) if base.get(p) != there.get(p)
+    }
+
+
+def test_without_a_common_snapshot_only_paths_whose_contents_differ_are_listed() -> None:
+    a = build_site("A", seed=1, data_constituents=2)
+    b = build_site("B", seed=2, volume=None)
+    pair = SitePair(a, b)
+    for i in range(6):
+        a.write(VS, XV, f"/same{i}", bytes([i]) * 5000)
+    a.write(VS, XV, "/both", b"as mirrored")
+    a.cluster.expandable(VS, XV).mkdir("/shared-dir")
+    co_b = MirroringCoordinator(b, pair.link("B", "A"))
+    pair.run(co_b.initialize(VS, XV))
+    pair.disaster()
+    co_b.failover(VS, XV)
+    a.write(VS, XV, "/both", b"A's version")
+    a.write(VS, XV, "/a-only", b"only at A")
+    a.cluster.expandable(VS, XV).mkdir("/a-dir")
+    b.write(VS, XV, "/both", b"B's version")
+    b.write(VS, XV, "/b-only", b"only at B")
+    a.release(VS, XV, mirror_holder("A", VS, XV, "B", VS, XV))
+    for row in a.snapshots(VS, XV):  # no common snapshot any more
+        a.jobs.delete(VS, XV, row.name)
+    pair.reconnect()
+    co_a = MirroringCoordinator(a, pair.link("A", "B"))
+    plan = pair.run(Resync(co_a, VS, XV).plan(baseline=True))
+    assert plan.common is None and plan.baseline
+    # identical files (same bytes at both sites) are neither discarded nor conflicting
+    assert plan.discarded_paths == ("/a-dir/", "/a-only", "/both")
+    assert plan.source_changes == ("/b-only", "/both")
+    assert plan.conflicting_paths == ("/both",) and plan.split_brain
+    assert pair.run(Resync(co_a, VS, XV).plan(baseline=True, method="scan")) == plan
+    acknowledged = b.files(VS, XV)
+    result = pair.run(Resync(co_a, VS, XV).run(baseline=True))
+    assert a.files(VS, XV) == acknowledged
+    assert result.preserved is not None
+    kept = a.open_snapshot(VS, result.preserved, "preserved")
+    assert kept.read("/both") == b"A's version" and kept.read("/a-only") == b"only at A"
+    assert {p for p, _g in kept.walk()} == {"/both", "/a-only", PRESERVED_MANIFEST}
+
+
+def test_a_user_hold_on_an_older_shared_snapshot_survives_the_resync_whole() -> None:
+    a = build_site("A", seed=1, data_constituents=2)
+    b = build_site("B", seed=2, volume=None)
+    pair = SitePair(a, b)
+    a.write(VS, XV, "/f", b"first")
+    co_b = MirroringCoordinator(b, pair.link("B", "A"))
+    older = pair.run(co_b.initialize(VS, XV)).snapshot.name
+    a.write(VS, XV, "/f", b"second")
+    pair.run(co_b.update(VS, XV))
+    a.hold(VS, XV, older, "backup")  # shared by both sites, older than the common base
+    pair.disaster()
+    co_b.failover(VS, XV)
+    b.write(VS, XV, "/g", b"written at B")
+    pair.reconnect()
+    co_a = MirroringCoordinator(a, pair.link("A", "B"))
+    result = pair.run(Resync(co_a, VS, XV).run())
+    assert older not in result.plan.discarded_snapshots and result.plan.held == ()
+    assert a.files(VS, XV) == b.files(VS, XV)
+    assert [h.holder for h in a.holds(VS, XV, older)] == ["backup"]
+    row = a.jobs.get(VS, XV, older)
+    assert a.jobs.table.missing(row) == []  # every member's copy is still there
+    assert a.open_snapshot(VS, XV, older).read("/f") == b"first"

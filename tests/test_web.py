@@ -30,6 +30,7 @@ from xvol.reference.access.web import WebServer, status_of
 from xvol.reference.cluster.cluster import Cluster, build_cluster
 from xvol.reference.cluster.storage import AggregateStorage
 from xvol.reference.repository.handles import ForgedHandleError, MalformedHandleError
+from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
 
 SMALL = 512
 
@@ -385,3 +386,30 @@ def test_snapshots_over_http_read_the_past_refuse_writes_and_restore() -> None:
         assert call("GET", f"{base}/files/doc")[2] == b"version 1"
         assert call("DELETE", f"{base}/snapshots/monday")[0] == 200
         assert call("GET", f"{base}/snapshots/monday")[0] == 404
+
+
+def test_a_held_snapshot_answers_409_naming_its_holders_until_released() -> None:
+    cluster = _cluster(seed=11)
+    with WebServer(cluster) as web:
+        base = f"{web.url}/v1/vs1"
+        assert call("PUT", f"{base}/files/doc", b"kept")[0] == 201
+        assert jcall("POST", f"{base}/snapshots", {"name": "base"})[0] == 201
+        # a hold placed outside the web service (a mirror's, through its own job manager)
+        SnapshotJobManager(cluster).hold("vs1", cluster.expandable("vs1").name, "base", "mirror")
+        status, _, body = jcall("POST", f"{base}/snapshots/base/holds", {"holder": "backup"})
+        assert status == 201 and json.loads(body) == {"snapshot": "base", "holder": "backup"}
+        assert json.loads(call("GET", f"{base}/snapshots/base")[2])["holds"] == ["backup", "mirror"]
+        status, _, body = call("DELETE", f"{base}/snapshots/base")
+        error = json.loads(body)
+        assert status == 409 and error["error"] == "SnapshotHeldError"
+        assert error["snapshot"] == "base" and sorted(error["holders"]) == ["backup", "mirror"]
+        assert "held by" in error["message"]
+        assert call("GET", f"{base}/snapshots/base")[0] == 200  # nothing changed
+        assert call("GET", f"{base}/snapshots/base/files/doc")[2] == b"kept"
+        assert jcall("POST", f"{base}/snapshots/base/holds", {"holder": 3})[0] == 400
+        assert call("DELETE", f"{base}/snapshots/base/holds/nobody")[0] == 404
+        for holder in ("backup", "mirror"):
+            status, _, body = call("DELETE", f"{base}/snapshots/base/holds/{holder}")
+            assert status == 200 and json.loads(body) == {"released": [holder]}
+        assert call("DELETE", f"{base}/snapshots/base")[0] == 200
+        assert call("GET", f"{base}/snapshots/base")[0] == 404

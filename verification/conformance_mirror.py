@@ -97,7 +97,6 @@ from xvol.reference.cluster.storage import AggregateStorage
 from xvol.reference.mirror.coordinator import MirroringCoordinator
 from xvol.reference.mirror.link import Process
 from xvol.reference.mirror.relationships import (
-    MIRROR,
     MirrorConfig,
     MirrorGroup,
     Relationship,
@@ -351,12 +350,7 @@ class Direction:
     def resize(self) -> tuple[str, ...]:
         """The resize block: create the members the source has and the destination lacks."""
         listing = self.listing()
-        mine = {m.name for m in self.dest.members(VS, XV)}
-        missing = [
-            m.name
-            for m in sorted(listing.record.members, key=lambda m: _member_order(m.name))
-            if m.name not in mine
-        ]
+        missing = self.co._missing(VS, XV, listing)
         return self.co._resize(VS, XV, missing, listing.record.volume_blocks)
 
     def relate(self, member: str) -> None:
@@ -372,25 +366,7 @@ class Direction:
 
     def _unconfirmed(self, member: str) -> Relationship:
         """``no-confirm``: the relationship row the update would write, never written."""
-        listing = self.listing()
-        group = self.co.tables.group(VS, XV)
-        source = listing.record.member(member)
-        dest = self.dest.record(VS, XV)
-        return Relationship(
-            self.dest.name,
-            XV,
-            dest.repository,
-            VS,
-            listing.cluster,
-            group.source_volume,
-            listing.record.repository,
-            group.source_vserver,
-            MIRROR,
-            group.config,
-            member,
-            source.volume_id,
-            dest.member(member).volume_id,
-        )
+        return self.co._relationship_row(self.co.tables.group(VS, XV), self.listing(), member)
 
     def transfer(self, member: str, target_name: str, *, confirm: bool = True) -> str:
         """The update's per-member block for source snapshot ``target_name`` (module text);
@@ -399,15 +375,8 @@ class Direction:
         co = self.co
         target = self.run(co._named(VS, XV, target_name))
         group = co.tables.group(VS, XV)
-        if group.pending != target.name:
-            listing = self.listing()
-            group = co.tables.update_group(
-                group,
-                pending=target.name,
-                goid_counter=max(group.goid_counter, listing.goid_counter),
-                snapshot_counter=max(group.snapshot_counter, listing.snapshot_counter),
-            )
-            co._drop_strays(VS, XV, keep={v.uuid for v in target.volumes})
+        if group.pending != target.name:  # the first transfer of a target begins the update
+            group = co._begin_target(group, target, self.listing())
         if member not in {v.member for v in target.volumes}:
             if _volume(self.dest, member) is None and _volume(self.source, member) is None:
                 self.transferred.add(member)
@@ -418,21 +387,12 @@ class Direction:
             if confirm:
                 raise RelationshipMissing(member)
             rel = self._unconfirmed(member)
-        want = target.member(member)
-        dest = self.dest.volume(VS, XV, member)
-        held = {str(s.uuid): s for s in dest.snapshots()}
-        if want.uuid in held:
-            info = held[want.uuid]
+        result = self.run(co._transfer_member(rel, group.config, target))
+        if result is None:
             what = f"{member}: already holds {target.name}, skipped"
         else:
-            result = self.run(
-                co._replicator(rel, group.config).transfer(uuid.UUID(want.uuid), rollback=True)
-            )
-            info = result.snapshot
             what = f"{member}: {target.name} sent ({result.records_sent} blocks)"
-        self.received.setdefault(target.name, {})[member] = VolumeSnapshot(
-            member, rel.dest_volume_id, info.sid, want.uuid, want.captured_at
-        )
+        self.received.setdefault(target.name, {})[member] = co._received(rel, target)
         self.transferred.add(member)
         if self._complete(target):
             self._publish(target)
@@ -458,20 +418,7 @@ class Direction:
         group = co.tables.group(VS, XV)
         got = self.received[target.name]
         members = sorted(self._needed(target), key=_member_order)
-        record = SnapshotRecord(
-            VS,
-            XV,
-            target.name,
-            target.snapshot_id,
-            tuple(got[m] for m in members),
-            target.timestamp,
-            group.config.allowed_clients
-            if group.config.allowed_clients is not None
-            else target.allowed_clients,
-            target.fence_order,
-            target.fence_mode,
-        )
-        co._publish(record, group)
+        co._publish(co._destination_record(group, target, [got[m] for m in members]), group)
 
     def exported(self) -> str | None:
         """The name of the snapshot this destination exports (None: none)."""

@@ -30,7 +30,10 @@ Routes (``<vs>`` a vserver; bodies of objects are raw bytes, everything else JSO
 ``GET    /v1/<vs>/snapshots``                the snapshot table (with each state)
 ``POST   /v1/<vs>/snapshots``                take a consistent snapshot ``{"name": ...}`` (201)
 ``GET    /v1/<vs>/snapshots/<s>``            one row: fields A-G and its state now
-``DELETE /v1/<vs>/snapshots/<s>``            delete a snapshot (row and per-volume snapshots)
+``DELETE /v1/<vs>/snapshots/<s>``            delete a snapshot (row and per-volume snapshots);
+                                             a held one answers 409 ``SnapshotHeldError``
+``POST   /v1/<vs>/snapshots/<s>/holds``      hold it ``{"holder": "..."}`` (201, idempotent)
+``DELETE /v1/<vs>/snapshots/<s>/holds/<h>``  release holder ``<h>``'s hold
 ``GET    /v1/<vs>/snapshots/<s>/files/<p>``  the object (or directory) as it was in snapshot
                                              ``<s>`` (name or ID); writes there answer 403
 ``GET    /v1/<vs>/snapshots/<s>/objects/<g>`` raw read of GOID ``<g>`` in the snapshot
@@ -43,10 +46,14 @@ the request took to the data (``fast`` or ``slow``) in ``X-Access-Path``.
 
 Errors are JSON ``{"error": <class>, "message": ...}`` with a status by meaning: bad input 400,
 permission (forged or foreign handles, paths outside the vserver, users not admitted) 403, not
-found 404, exists or wrong state 409, too large 413, a node that does not answer 503. A failure
-that is not a kit error is a bug; it is reported as JSON 500 and never for bad input.
+found 404, exists or wrong state 409 (a held snapshot too: its body adds ``"snapshot"`` and
+``"holders"``), too large 413, a node that does not answer 503. A failure that is not a kit
+error is a bug; it is reported as JSON 500 and never for bad input. A snapshot row carries its
+``holds`` (the holders' tags): holds are those of the snapshots layer
+(:mod:`~xvol.reference.snapshots.snapshot_holds`), so a mirror's hold on its common base
+refuses a delete here too.
 
-Uses: Flask and werkzeug; the NAS interface, the cluster and the repository.
+Uses: Flask and werkzeug; the NAS interface, the cluster, the repository and the snapshots layer.
 """
 
 from __future__ import annotations
@@ -76,6 +83,7 @@ from xvol.reference.repository.constituent import MAX_OBJECT_BYTES
 from xvol.reference.repository.expandable import ExpandableVolume
 from xvol.reference.repository.handles import ObjectHandle, parse_goid
 from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
+from xvol.reference.snapshots.snapshot_holds import SnapshotHeldError
 from xvol.reference.snapshots.snapshot_restore import restore
 from xvol.reference.snapshots.snapshot_table import SnapshotRecord
 from xvol.reference.snapshots.volume_snapshots import ReadOnlySnapshotError
@@ -102,8 +110,8 @@ def status_of(error: XvolError) -> int:
     return 400
 
 
-def _error(status: int, kind: str, message: str) -> Response:
-    response = jsonify({"error": kind, "message": message})
+def _error(status: int, kind: str, message: str, **extra: Any) -> Response:
+    response = jsonify({"error": kind, "message": message, **extra})
     response.status_code = status
     return response
 
@@ -345,7 +353,12 @@ def create_app(cluster: Cluster) -> Flask:
         return int(ref) if ref.isdigit() and len(ref) <= 10 else ref
 
     def snapshot_json(manager: SnapshotJobManager, record: SnapshotRecord) -> dict[str, Any]:
-        return {**record.to_json(), "state": manager.state(record).value}
+        holds = manager.holds(record.vserver, record.volume, record.snapshot_id)
+        return {
+            **record.to_json(),
+            "state": manager.state(record).value,
+            "holds": [h.holder for h in holds],
+        }
 
     def snapshots_of(vserver: str) -> tuple[SnapshotJobManager, str]:
         session(vserver)
@@ -381,6 +394,21 @@ def create_app(cluster: Cluster) -> Flask:
         manager, volume = snapshots_of(vserver)
         record = manager.delete(vserver, volume, snapshot_ref(ref))
         return jsonify({"deleted": record.name, "snapshot_id": record.snapshot_id})
+
+    @app.post("/v1/<vserver>/snapshots/<ref>/holds")
+    def hold_snapshot(vserver: str, ref: str) -> tuple[Response, int]:
+        manager, volume = snapshots_of(vserver)
+        holder = _json_body().get("holder")
+        if not isinstance(holder, str):
+            raise InvalidArgumentError('a hold needs {"holder": "..."}')
+        hold = manager.hold(vserver, volume, snapshot_ref(ref), holder)
+        return jsonify({"snapshot": hold.name, "holder": hold.holder}), 201
+
+    @app.delete("/v1/<vserver>/snapshots/<ref>/holds/<holder>")
+    def release_snapshot(vserver: str, ref: str, holder: str) -> Response:
+        manager, volume = snapshots_of(vserver)
+        released = manager.release(vserver, volume, holder, snapshot_ref(ref))
+        return jsonify({"released": [h.holder for h in released]})
 
     @app.post("/v1/<vserver>/snapshots/<ref>/restore")
     def restore_snapshot(vserver: str, ref: str) -> Response:
@@ -441,7 +469,10 @@ def create_app(cluster: Cluster) -> Flask:
 
     @app.errorhandler(XvolError)
     def kit_error(error: XvolError) -> Response:
-        response = _error(status_of(error), type(error).__name__, str(error))
+        extra: dict[str, Any] = {}
+        if isinstance(error, SnapshotHeldError):
+            extra = {"snapshot": error.snapshot, "holders": list(error.holders)}
+        response = _error(status_of(error), type(error).__name__, str(error), **extra)
         if response.status_code == 503:
             response.headers["Retry-After"] = "1"
         return response

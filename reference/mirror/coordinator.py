@@ -34,6 +34,13 @@ reaches the primary only through the source proxy (:class:`~.site.SourceProxy`) 
    snapshots the mirror itself took are deleted at both sites, never the exported one (the next
    update's common base), never one someone else holds, never a user's snapshot.
 
+The blocks are steps of their own (``_missing``, ``_resize``, ``_confirm`` with
+``_relationship_row``, ``_begin_target``,
+``_transfer_member``, ``_received``, ``_destination_record``, ``_publish``): :meth:`_update`
+runs them in the order above, and the conformance replay of the mirror model
+(:mod:`xvol.verification.conformance_mirror`) drives the same functions one by one, in the
+model's order, so the replay exercises this code and does not restate it.
+
 In-place baseline (``update(..., baseline=True)``, also the way back when the source lost the
 common base). Every member is sent whole again while the destination keeps serving its
 exported snapshot: a member that holds snapshots receives into a hidden *staging volume* on
@@ -47,11 +54,12 @@ destroyed, and the new snapshot is published. A cut baseline therefore leaves th
 whole and readable; the swap needs room for a second copy of each member on its node.
 
 Snapshot holds (:class:`~.site.SnapshotHold`). A live relationship holds its common base at
-both sites, so a site refuses to delete it (:class:`~.site.SnapshotHeldError`): the source's
-job manager, its API and pruning. The holds survive a failover on purpose: the exported
-snapshot is the common base a later resync needs. A resync releases the holds of the
-relationship it reverses (:mod:`.resync`); :meth:`MirroringCoordinator.delete` releases them
-when a broken mirror is deleted.
+both sites, so neither site can delete it (:class:`~.site.SnapshotHeldError`): every snapshot
+job manager of the cluster, the D-modules' per-volume snapshot deletes of its member copies
+and the proxy's pruning refuse (the snapshots layer enforces holds). The holds survive a
+failover on purpose: the exported snapshot is the common base a later resync needs. A resync
+releases the holds of the relationship it reverses (:mod:`.resync`);
+:meth:`MirroringCoordinator.delete` releases them when a broken mirror is deleted.
 
 Config J's ``schedule`` is run by :meth:`MirroringCoordinator.run_schedule`: an update every
 ``schedule`` seconds of the link's time, a cut attempt recorded and resumed at the next tick.
@@ -262,7 +270,9 @@ class MirrorLag:
 @dataclass(frozen=True)
 class MirrorVerifyResult:
     """Replica verification of one expandable-volume snapshot: per-member reports and the
-    configuration fields that differ."""
+    configuration fields that differ. ``blocks_compared`` is how many blocks the leaf digests
+    covered over every member (so a user sees the verification did its work, equal or not)
+    and ``differing_blocks`` how many of them differ."""
 
     snapshot: str
     reports: tuple[tuple[str, VerifyReport], ...]
@@ -271,6 +281,14 @@ class MirrorVerifyResult:
     @property
     def equal(self) -> bool:
         return not self.config_differences and all(r.equal for _m, r in self.reports)
+
+    @property
+    def blocks_compared(self) -> int:
+        return sum(r.blocks_compared for _m, r in self.reports)
+
+    @property
+    def differing_blocks(self) -> int:
+        return sum(len(r.differing_blocks) for _m, r in self.reports)
 
     @property
     def wire_bytes(self) -> int:
@@ -484,7 +502,7 @@ class MirroringCoordinator:
         listing = yield from self._list(group.source_vserver, group.source_volume)
         source_members = sorted(listing.record.members, key=lambda m: _member_order(m.name))
         mine = {m.name for m in site.members(vs, vol)}
-        missing = [m.name for m in source_members if m.name not in mine]
+        missing = self._missing(vs, vol, listing)
         extra = sorted(mine - {m.name for m in source_members})
         if extra:
             raise StateError(
@@ -520,28 +538,11 @@ class MirroringCoordinator:
         # Blocks: assign source IDs, update the destination volume table, create or confirm
         # one relationship per member volume.
         relationships = self._confirm(group, listing)
-        group = self.tables.update_group(
-            group,
-            pending=target.name,
-            rebaseline=staged,
-            goid_counter=max(group.goid_counter, listing.goid_counter),
-            snapshot_counter=max(group.snapshot_counter, listing.snapshot_counter),
-        )
-        self._drop_strays(vs, vol, keep={v.uuid for v in target.volumes})
+        group = self._begin_target(group, target, listing, staged=staged)
         # Block: transfer the snapshot, per member volume (staged: into staging volumes).
         transfers: list[MemberTransfer] = []
         for rel in relationships:
-            want = target.member(rel.member)
-            dest = site.volume(vs, vol, rel.member)
-            held_here = {str(s.uuid) for s in dest.snapshots()}
-            result: TransferResult | None = None
-            if want.uuid in held_here:
-                pass
-            elif staged and held_here:
-                result = yield from self._stage(rel, group.config, want.uuid)
-            else:
-                replicator = self._replicator(rel, group.config)
-                result = yield from replicator.transfer(uuid.UUID(want.uuid), rollback=True)
+            result = yield from self._transfer_member(rel, group.config, target, staged=staged)
             if result is None:
                 transfers.append(MemberTransfer(rel.member, 0, 0, 0, 0, skipped=True))
             else:
@@ -555,29 +556,9 @@ class MirroringCoordinator:
                     )
                 )
         replaced = self._swap_in(group, target, relationships) if staged else ()
-        received: list[VolumeSnapshot] = []
-        for rel in relationships:
-            want = target.member(rel.member)
-            info = site.volume(vs, vol, rel.member).snapshot_info(uuid.UUID(want.uuid))
-            received.append(
-                VolumeSnapshot(
-                    rel.member, rel.dest_volume_id, info.sid, want.uuid, want.captured_at
-                )
-            )
+        received = [self._received(rel, target) for rel in relationships]
         # Blocks: copy the configuration, update the snapshot table, notify the N-module.
-        record = SnapshotRecord(
-            vs,
-            vol,
-            target.name,
-            target.snapshot_id,
-            tuple(received),
-            target.timestamp,
-            group.config.allowed_clients
-            if group.config.allowed_clients is not None
-            else target.allowed_clients,
-            target.fence_order,
-            target.fence_mode,
-        )
+        record = self._destination_record(group, target, received)
         self._publish(record, group)
         held = yield from self._hold_source(group, (record.snapshot_id,))  # old base released
         pruned = yield from self._prune(group, held.holds, replaced)
@@ -589,6 +570,88 @@ class MirroringCoordinator:
             pruned,
             baseline=staged,
             replaced=replaced,
+        )
+
+    # -- the update's blocks, as steps (the conformance replay drives them one by one) ----------
+
+    def _missing(self, vserver: str, volume: str, listing: VolumeListReply) -> list[str]:
+        """The source's members (``listing``) the destination lacks, in member order: what
+        the resize block creates."""
+        mine = {m.name for m in self.site.members(vserver, volume)}
+        ordered = sorted(listing.record.members, key=lambda m: _member_order(m.name))
+        return [m.name for m in ordered if m.name not in mine]
+
+    def _begin_target(
+        self,
+        group: MirrorGroup,
+        target: SnapshotRecord,
+        listing: VolumeListReply,
+        *,
+        staged: bool = False,
+    ) -> MirrorGroup:
+        """Record ``target`` as the update in flight (``staged``: as an in-place baseline) with
+        the source's counters (never lowered), and drop the destination's stray per-volume
+        snapshots other than the target's; returns the group row as saved."""
+        group = self.tables.update_group(
+            group,
+            pending=target.name,
+            rebaseline=staged,
+            goid_counter=max(group.goid_counter, listing.goid_counter),
+            snapshot_counter=max(group.snapshot_counter, listing.snapshot_counter),
+        )
+        self._drop_strays(group.vserver, group.volume, keep={v.uuid for v in target.volumes})
+        return group
+
+    def _transfer_member(
+        self,
+        rel: Relationship,
+        config: MirrorConfig,
+        target: SnapshotRecord,
+        *,
+        staged: bool = False,
+    ) -> Process[TransferResult | None]:
+        """Bring ``rel``'s member to its copy in source snapshot ``target`` by block
+        replication (``staged`` and the member holds snapshots: into its staging volume);
+        None when it holds that copy already."""
+        want = target.member(rel.member).uuid
+        dest = self.site.volume(rel.dest_vserver, rel.dest_volume, rel.member)
+        held_here = {str(s.uuid) for s in dest.snapshots()}
+        if want in held_here:
+            return None
+        if staged and held_here:
+            result = yield from self._stage(rel, config, want)
+            return result
+        replicated = yield from self._replicator(rel, config).transfer(
+            uuid.UUID(want), rollback=True
+        )
+        return replicated
+
+    def _received(self, rel: Relationship, target: SnapshotRecord) -> VolumeSnapshot:
+        """Fields E and F of ``rel``'s member in the destination's copy of ``target``: its own
+        per-volume snapshot ID, the source's UUID and capture time."""
+        want = target.member(rel.member)
+        volume = self.site.volume(rel.dest_vserver, rel.dest_volume, rel.member)
+        info = volume.snapshot_info(uuid.UUID(want.uuid))
+        return VolumeSnapshot(rel.member, rel.dest_volume_id, info.sid, want.uuid, want.captured_at)
+
+    def _destination_record(
+        self, group: MirrorGroup, target: SnapshotRecord, received: list[VolumeSnapshot]
+    ) -> SnapshotRecord:
+        """The destination's snapshot table row of ``target`` (the copied configuration: ID,
+        name, timestamp, fence order and mode, allowed clients unless config J sets them) over
+        the per-volume snapshots ``received``."""
+        return SnapshotRecord(
+            group.vserver,
+            group.volume,
+            target.name,
+            target.snapshot_id,
+            tuple(received),
+            target.timestamp,
+            group.config.allowed_clients
+            if group.config.allowed_clients is not None
+            else target.allowed_clients,
+            target.fence_order,
+            target.fence_mode,
         )
 
     # -- the in-place baseline -------------------------------------------------------------------
@@ -721,33 +784,38 @@ class MirroringCoordinator:
     def _confirm(self, group: MirrorGroup, listing: VolumeListReply) -> list[Relationship]:
         """Create the missing relationships (and destination volume table rows); return every
         relationship, in member order."""
-        vs, vol, site = group.vserver, group.volume, self.site
-        record = site.record(vs, vol)
-        by_name = {m.name: m for m in record.members}
+        vs, vol = group.vserver, group.volume
         rows: list[Relationship] = []
         new: list[Relationship] = []
         for source in sorted(listing.record.members, key=lambda m: _member_order(m.name)):
             found = self.tables.relationship(vs, vol, source.name)
             if found is None or found.source_volume_id != source.volume_id:
-                found = Relationship(
-                    site.name,
-                    vol,
-                    record.repository,
-                    vs,
-                    listing.cluster,
-                    group.source_volume,
-                    listing.record.repository,
-                    group.source_vserver,
-                    MIRROR,
-                    group.config,
-                    source.name,
-                    source.volume_id,
-                    by_name[source.name].volume_id,
-                )
+                found = self._relationship_row(group, listing, source.name)
                 new.append(found)
             rows.append(found)
         self.tables.add_relationships(new)
         return rows
+
+    def _relationship_row(
+        self, group: MirrorGroup, listing: VolumeListReply, member: str
+    ) -> Relationship:
+        """The relationship row (fields A-J) of ``member``: source (``listing``) -> here."""
+        record = self.site.record(group.vserver, group.volume)
+        return Relationship(
+            self.site.name,
+            group.volume,
+            record.repository,
+            group.vserver,
+            listing.cluster,
+            group.source_volume,
+            listing.record.repository,
+            group.source_vserver,
+            MIRROR,
+            group.config,
+            member,
+            listing.record.member(member).volume_id,
+            record.member(member).volume_id,
+        )
 
     def _replicator(self, rel: Relationship, config: MirrorConfig) -> BlockReplicator:
         channel = self.link.channel(rel.channel, throttle=config.throttle)
@@ -895,6 +963,14 @@ class MirroringCoordinator:
         self._drop_strays(vserver, volume, keep=set())
         members = self.restore_exported(vserver, volume, exported)
         xv = site.cluster.expandable(vserver, volume)
+        # the source's counters as the last update saw them, even one that was cut: objects and
+        # snapshots made here from now on never reuse an ID the source has handed out
+        site.raise_counters(
+            {
+                f"goid/{xv.repository}": group.goid_counter,
+                f"snapshot-id/{vserver}/{volume}": group.snapshot_counter,
+            }
+        )
         xv.goids = RDBGoids(site.cluster, xv.repository)
         site.redirects.pop((vserver, volume), None)
         self.tables.update_group(group, state=MirrorState.BROKEN, pending=None, rebaseline=False)

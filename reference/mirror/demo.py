@@ -230,7 +230,8 @@ def run_demo(seed: int = 0, *, files: int = 8, console: Console | None = None) -
     say(
         "9 verify",
         f"'{check.snapshot}' compared on {len(check.reports)} volumes by leaf digests "
-        f"({check.wire_bytes} bytes on the wire): {'equal' if check.equal else 'DIFFERENT'}",
+        f"({check.blocks_compared} blocks covered, {check.wire_bytes} bytes on the wire): "
+        f"{'equal' if check.equal else 'DIFFERENT'}",
     )
     report.add("verify", "equal" if check.equal else "different")
 

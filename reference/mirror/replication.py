@@ -50,7 +50,8 @@ its bytes. Each site checksums the blocks the snapshot references (its allocatio
 folds them into one BLAKE2b digest per *leaf* (``leaf_blocks`` consecutive block numbers: their
 numbers and checksums); the destination fetches the source's leaf digests (16 bytes per leaf),
 then only for differing leaves the per-block checksums, and reports exactly the differing blocks
-(a block present at one site only counts as differing).
+(a block present at one site only counts as differing) and how many blocks the comparison
+covered (every block the snapshot references at either site, equal or not).
 
 Uses: numpy, hashlib, json, :mod:`.link`, :mod:`xvol.reference.volume` (volume, diff and its
 record checksums), :mod:`xvol.reference.storage.checksum` (content sums), :mod:`xvol.errors`.
@@ -679,7 +680,14 @@ class TransferResult:
 @dataclass(frozen=True)
 class VerifyReport:
     """The comparison of one snapshot at both sites: leaves compared, leaves and blocks that
-    differ (``differing_blocks`` ascending), and the wire bytes it cost."""
+    differ (``differing_blocks`` ascending), the blocks the comparison covered, and the wire
+    bytes it cost.
+
+    ``blocks_compared`` counts every block the snapshot references at either site (the union of
+    both allocation maps): each was checksummed at its site and folded into a leaf digest that
+    was compared, so it says how much the verification covered whether or not the replica is
+    equal. ``blocks_rechecked`` counts the blocks of differing leaves whose per-block checksums
+    crossed the link and were compared one by one (0 when the replica is equal)."""
 
     snapshot: SnapshotInfo
     leaf_blocks: int
@@ -688,6 +696,7 @@ class VerifyReport:
     differing_blocks: BlockNumbers
     blocks_compared: int
     wire_bytes: int
+    blocks_rechecked: int = 0
 
     @property
     def equal(self) -> bool:
@@ -951,7 +960,8 @@ class BlockReplicator:
         theirs[: len(reply.digests)] = reply.digests
         differing = np.flatnonzero((mine != theirs).any(axis=1)).astype(np.int64)
         blocks: BlockNumbers = np.zeros(0, dtype=np.int64)
-        compared = 0
+        rechecked = 0
+        keep = np.zeros(len(numbers), dtype=bool)
         if len(differing):
             detail = yield from self.channel.request(
                 LeafRequest(self.source_volume, info.uuid, leaf_blocks, differing)
@@ -959,17 +969,20 @@ class BlockReplicator:
             if not isinstance(detail, LeafReply):
                 raise IntegrityError(f"expected LeafReply, got {type(detail).__name__}")
             keep = _in_leaves(numbers, leaf_blocks, differing)
-            blocks, compared = _differing_blocks(
+            blocks, rechecked = _differing_blocks(
                 numbers[keep], sums[keep], detail.numbers, detail.checksums
             )
+        # equal leaves hold the same block numbers at both sites; differing ones the union
+        covered = int(len(numbers) - keep.sum()) + rechecked
         return VerifyReport(
             info,
             leaf_blocks,
             leaves,
             tuple(int(i) for i in differing),
             blocks,
-            compared,
+            covered,
             self.channel.stats.bytes - start_bytes,
+            rechecked,
         )
 
 

@@ -10,7 +10,13 @@ back (it becomes the destination; the site that failed over becomes the source):
 2. the **dry run** (:class:`ResyncPlan`): what the old primary would lose - files created,
    modified or deleted there since the common snapshot and its snapshots the other site does
    not hold - and the files the other site changed since the common snapshot; changes on both
-   sides are reported as **split brain**;
+   sides are reported as **split brain**. Each site finds its changes with
+   :mod:`.divergence`: from its member volumes' copy-on-write metadata, reading only the files
+   that may differ (``plan(method="scan")`` reads every file; the plan is the same). Without a
+   common snapshot (a baseline) the two sites compare every file by content digest
+   (:class:`~.site.DigestsRequest`: hashes cross the link, not bytes): only paths whose
+   contents differ are listed (this site's as discarded, the other's as changed there), so
+   identical files are neither preserved nor reported as conflicts;
 3. **preserve** (the default): the old primary's divergent files are copied into a new
    expandable volume ``<volume>-preserved-<n>`` at the old primary, with a ``/PRESERVED.txt``
    manifest, and a consistent snapshot of it is taken; ``discard=True`` skips this (the
@@ -37,7 +43,8 @@ usual (unless ``discard=True``), every snapshot of the old primary is replaced, 
 is the coordinator's in-place baseline, so the old primary keeps serving the common snapshot
 until the new baseline commits.
 
-Uses: :mod:`.coordinator`, :mod:`.site`, :mod:`.relationships`, the snapshots layer, errors.
+Uses: :mod:`.coordinator`, :mod:`.site`, :mod:`.divergence`, :mod:`.relationships`, the
+snapshots layer, errors.
 """
 
 from __future__ import annotations
@@ -49,6 +56,13 @@ from xvol.errors import AlreadyExistsError, IntegrityError, StateError
 from xvol.reference.cluster.cluster import RDBGoids
 from xvol.reference.cluster.rdb import counter_value
 from xvol.reference.mirror.coordinator import MirroringCoordinator, UpdateResult
+from xvol.reference.mirror.divergence import (
+    ChangeMethod,
+    active_files,
+    check_method,
+    divergence,
+    site_digests,
+)
 from xvol.reference.mirror.link import Process
 from xvol.reference.mirror.relationships import (
     MirrorConfig,
@@ -59,19 +73,17 @@ from xvol.reference.mirror.relationships import (
 from xvol.reference.mirror.site import (
     ChangesReply,
     ChangesRequest,
+    DigestsReply,
+    DigestsRequest,
     MirrorRoleReply,
     MirrorRoleRequest,
     ReleaseMirrorRequest,
     Site,
     SnapshotHold,
     SnapshotListReply,
-    active_files,
-    changed_paths,
     refuse_held,
-    snapshot_files,
 )
 from xvol.reference.repository.expandable import ExpandableVolume
-from xvol.reference.snapshots.snapshot_access import SnapshotView
 from xvol.reference.snapshots.snapshot_table import SnapshotRecord
 from xvol.reference.snapshots.volume_snapshots import VolumeSnapshots
 
@@ -169,10 +181,15 @@ class Resync:
 
     # -- the dry run ---------------------------------------------------------------------------
 
-    def plan(self, *, baseline: bool = False, force_baseline: bool = False) -> Process[ResyncPlan]:
+    def plan(
+        self, *, baseline: bool = False, force_baseline: bool = False, method: ChangeMethod = "diff"
+    ) -> Process[ResyncPlan]:
         """The dry run: nothing changes at either site. :class:`NoCommonSnapshotError`
         without a common snapshot unless ``baseline``; ``force_baseline`` plans a baseline even
-        when a common snapshot exists."""
+        when a common snapshot exists. ``method`` finds the changes since the common snapshot
+        at both sites (:mod:`.divergence`: ``"diff"`` reads only the files that may differ,
+        ``"scan"`` every file; the plan is the same)."""
+        check_method(method)
         site, vs, vol = self.site, self.vserver, self.volume
         channel = self.coordinator.link.channel("proxy")
         role = yield from channel.request(
@@ -210,22 +227,37 @@ class Resync:
                 f"{vs}/{vol} here has members the other site lacks ({', '.join(extra)}) and "
                 "they are not new since the common snapshot; drain and remove them first"
             )
-        now = active_files(site.cluster, vs, vol)
-        before: dict[str, bytes] = {}
         if common is not None:
-            before = snapshot_files(site.open_snapshot(vs, vol, common.snapshot_id))
-        discarded = changed_paths(before, now) if common is not None else sorted(now)
-        # directories clients created here since the common snapshot that no discarded file
-        # lies in (those are recreated around the kept files): listed as "<path>/"
-        made = _directories(site.cluster.expandable(vs, vol)) - (
-            _directories(site.open_snapshot(vs, vol, common.snapshot_id))
-            if common is not None
-            else set()
-        )
+            # each site's changes since the common snapshot
+            here = divergence(site, vs, vol, common, method=method)
+            changed, made = list(here.files), set(here.made_dirs)
+            reply = yield from channel.request(
+                ChangesRequest(
+                    self.source_vserver, self.source_volume, common.snapshot_id, None, method
+                )
+            )
+            if not isinstance(reply, ChangesReply):
+                raise IntegrityError(f"expected ChangesReply, got {type(reply).__name__}")
+            source_changes = reply.paths
+        else:
+            # no common base: compare contents by digests; only paths that differ are listed
+            reply = yield from channel.request(
+                DigestsRequest(self.source_vserver, self.source_volume)
+            )
+            if not isinstance(reply, DigestsReply):
+                raise IntegrityError(f"expected DigestsReply, got {type(reply).__name__}")
+            mine, my_dirs = site_digests(site, vs, vol)
+            other = dict(reply.files)
+            changed = sorted(p for p, d in mine.items() if other.get(p) != d)
+            source_changes = tuple(sorted(p for p, d in other.items() if mine.get(p) != d))
+            made = my_dirs - set(reply.directories)
+        # directories clients created here since the common snapshot (or that the other site
+        # lacks) that no discarded file lies in (those are recreated around the kept files):
+        # listed as "<path>/"
         discarded = sorted(
             [
-                *discarded,
-                *(f"{d}/" for d in made if not any(p.startswith(f"{d}/") for p in discarded)),
+                *changed,
+                *(f"{d}/" for d in made if not any(p.startswith(f"{d}/") for p in changed)),
             ]
         )
         whole = force_baseline or common is None
@@ -237,22 +269,12 @@ class Resync:
         holds = site.holds(vs, vol)
         released = tuple(h for h in holds if h.holder == reversed_holder)
         held = tuple(h for h in holds if h.holder != reversed_holder and h.name in dropped)
-        changes = yield from channel.request(
-            ChangesRequest(
-                self.source_vserver,
-                self.source_volume,
-                None if common is None else common.snapshot_id,
-                None,
-            )
-        )
-        if not isinstance(changes, ChangesReply):
-            raise IntegrityError(f"expected ChangesReply, got {type(changes).__name__}")
         resize = sorted(theirs_members - mine_members)
         return ResyncPlan(
             common,
             tuple(discarded),
             tuple(dropped),
-            changes.paths,
+            tuple(source_changes),
             tuple(resize),
             tuple(extra),
             baseline=whole,
@@ -342,7 +364,9 @@ class Resync:
         """Release the reversed relationship's holds here, delete this site's snapshots the
         other site lacks and restore the common one (or drop every snapshot, for a baseline
         without one; a forced baseline keeps the common snapshot until the new baseline
-        replaces it); clients are redirected from here on."""
+        replaces it), and every other per-volume snapshot except those of snapshots still held
+        (a user's hold on an older snapshot both sites share survives whole); clients are
+        redirected from here on."""
         site, vs, vol = self.site, self.vserver, self.volume
         site.redirects[(vs, vol)] = None if plan.common is None else plan.common.snapshot_id
         for holder in sorted({h.holder for h in plan.released}):
@@ -351,6 +375,9 @@ class Resync:
             if plan.common is None or name != plan.common.name:
                 site.jobs.delete(vs, vol, name)
         keep = set() if plan.common is None else {v.uuid for v in plan.common.volumes}
+        # a snapshot someone still holds keeps its copies (one the roll back would delete
+        # stopped the resync before anything changed: ``plan.held``)
+        keep |= {u for h in site.holds(vs, vol) for _volume_id, u in h.members}
         calls = VolumeSnapshots(site.cluster, site.cluster.any_up_node(), vs, vol)
         for member in site.members(vs, vol):
             for snap in calls.list(member.volume_id):
@@ -358,20 +385,6 @@ class Resync:
                     calls.delete(member.volume_id, int(snap["sid"]), str(snap["uuid"]))
         if plan.common is not None:
             self.coordinator.restore_exported(vs, vol, plan.common)
-
-
-def _directories(tree: ExpandableVolume | SnapshotView) -> set[str]:
-    """Every directory path under ``/`` of a live expandable volume or a snapshot view."""
-    found: set[str] = set()
-    stack = ["/"]
-    while stack:
-        directory = stack.pop()
-        for entry in tree.readdir(directory):
-            if entry.is_dir:
-                path = directory.rstrip("/") + "/" + entry.name
-                found.add(path)
-                stack.append(path)
-    return found
 
 
 def _make_directories(xv: ExpandableVolume, path: str) -> None:

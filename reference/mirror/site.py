@@ -18,15 +18,20 @@ Structures, bottom up:
 * snapshot **holds** (:class:`SnapshotHold`, in the site's RDB): a tag that pins one snapshot
   (as ``zfs hold`` does, or a snapshot a product marks busy because its mirror owns it). A
   mirror relationship holds its common base at both sites; users may hold snapshots too
-  (:meth:`Site.hold`). Invariant: a held snapshot is never deleted through the site: its job
-  manager (:class:`HoldingJobManager`, ``site.jobs``), :meth:`Site.delete_snapshot` and the
-  proxy's pruning refuse with :class:`SnapshotHeldError`, naming the snapshot and its holders,
-  and change nothing. :meth:`Site.holds` lists them; :meth:`Site.release` takes one away.
+  (:meth:`Site.hold`). The holds and their enforcement belong to the snapshots layer
+  (:mod:`~xvol.reference.snapshots.snapshot_holds`; :class:`SnapshotHeldError` and
+  :class:`SnapshotHold` are re-exported here): every snapshot job manager of the cluster (the
+  site's ``site.jobs``, the web service's, any other) and the D-modules' per-volume snapshot
+  service refuse to delete a held snapshot or a member copy of one, naming the snapshot and its
+  holders, and change nothing; so do :meth:`Site.delete_snapshot` and the proxy's pruning.
+  :meth:`Site.holds` lists them; :meth:`Site.release` takes one away.
 * the proxy's messages (:class:`VolumeListRequest`, :class:`SnapshotListRequest`,
   :class:`TakeSnapshotRequest`, :class:`ChangesRequest`): the seed's blocks "obtain a list of
   volumes for the source", "retrieve source volume information" (fields E-H), "configuration
   information regarding the snapshot", plus taking the consistent snapshot an update sends and
-  the paths changed since a snapshot (for the resync's split-brain report);
+  the paths changed since a snapshot (for the resync's split-brain report, found by
+  :mod:`.divergence`) and, without a common snapshot, a digest of every file
+  (:class:`DigestsRequest`);
   :class:`HoldSnapshotsRequest` moves a relationship's holds at the source, and
   :class:`PruneSnapshotsRequest` deletes the mirror's older snapshots there.
 * :class:`SourceProxy`: the primary site's :class:`~xvol.reference.mirror.link.Endpoint`. It
@@ -45,7 +50,6 @@ replication modules of this package, errors and vocabulary.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Generator
@@ -69,15 +73,32 @@ from xvol.reference.cluster.rdb import (
     counter_value,
     read_expandable,
 )
+from xvol.reference.mirror.divergence import (
+    ChangeMethod,
+    active_files,
+    changed_paths,
+    check_method,
+    digest,
+    divergence,
+    site_digests,
+    snapshot_files,
+)
 from xvol.reference.mirror.link import Cut, Link, Message, SimulatedLink
 from xvol.reference.mirror.relationships import MirrorState, MirrorTables
 from xvol.reference.mirror.replication import ReplicationSource
 from xvol.reference.repository.files import VolumeFiles
 from xvol.reference.snapshots.snapshot_access import SnapshotAccessLayer, SnapshotView
 from xvol.reference.snapshots.snapshot_coordinator import SnapshotJobManager
+from xvol.reference.snapshots.snapshot_holds import (
+    HOLDS_TABLE,
+    SnapshotHeldError,
+    SnapshotHold,
+    check_holder,
+    holds_in,
+)
+from xvol.reference.snapshots.snapshot_holds import refuse_held as _refuse_held
 from xvol.reference.snapshots.snapshot_table import SnapshotRecord
 from xvol.reference.volume.volume import Volume
-from xvol.vocabulary import NAMESPACE_VOLUME
 
 T = TypeVar("T")
 
@@ -86,91 +107,30 @@ class ReadOnlyMirrorError(PermissionDeniedError):
     """A client wrote to an expandable volume that is a mirror destination (break it first)."""
 
 
-class SnapshotHeldError(StateError):
-    """A held snapshot was to be deleted: refused, nothing changed. ``snapshot`` is its name
-    and ``holders`` the tags that hold it."""
-
-    def __init__(self, message: str, snapshot: str = "", holders: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.snapshot = snapshot
-        self.holders = holders
-
-
 # --------------------------------------------------------------------------------------------
-# Snapshot holds
+# Snapshot holds (kept by the snapshots layer, :mod:`~xvol.reference.snapshots.snapshot_holds`)
 # --------------------------------------------------------------------------------------------
-
-HOLDS_TABLE = "snapshot-holds"
-"""RDB table of holds, key ``<vserver>/<volume>/<snapshot ID>/<holder>``."""
-
-
-@dataclass(frozen=True)
-class SnapshotHold:
-    """``holder`` holds snapshot ``name`` (ID ``snapshot_id``) of ``vserver``/``volume``."""
-
-    vserver: str
-    volume: str
-    snapshot_id: int
-    name: str
-    holder: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.vserver}/{self.volume}/{self.snapshot_id}/{self.holder}"
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    @staticmethod
-    def from_json(data: dict[str, Any]) -> SnapshotHold:
-        return SnapshotHold(
-            str(data["vserver"]),
-            str(data["volume"]),
-            int(data["snapshot_id"]),
-            str(data["name"]),
-            str(data["holder"]),
-        )
 
 
 def read_holds(cluster: Cluster, vserver: str, volume: str) -> list[SnapshotHold]:
     """Every hold on ``vserver``/``volume``'s snapshots in ``cluster``'s RDB, by snapshot ID
     then holder."""
-    prefix = f"{vserver}/{volume}/"
-    found = [
-        SnapshotHold.from_json(data)
-        for key, data in cluster.replica().items(HOLDS_TABLE)
-        if key.startswith(prefix)
-    ]
-    return sorted(found, key=lambda h: (h.snapshot_id, h.holder))
+    return holds_in(cluster.replica(), vserver, volume)
 
 
 def refuse_held(site: str, holds: list[SnapshotHold], record: SnapshotRecord) -> None:
     """:class:`SnapshotHeldError` if ``holds`` hold ``record`` (at site ``site``)."""
-    holders = tuple(h.holder for h in holds if h.snapshot_id == record.snapshot_id)
-    if holders:
-        raise SnapshotHeldError(
-            f"snapshot {record.name!r} (ID {record.snapshot_id}) of {record.vserver}/"
-            f"{record.volume} at site {site} is held by {'; '.join(holders)}: it cannot be "
-            "deleted; release the hold first (a mirror releases its holds when it is deleted "
-            "or reversed by a resync)",
-            record.name,
-            holders,
-        )
+    _refuse_held(holds, record, f"site {site}")
 
 
 class HoldingJobManager(SnapshotJobManager):
-    """The snapshot job manager of a site: the snapshots layer's, except that deleting a held
-    snapshot raises :class:`SnapshotHeldError` and changes nothing."""
+    """The snapshot job manager of a site: the snapshots layer's (which refuses to delete a held
+    snapshot with :class:`SnapshotHeldError`, changing nothing), naming the site in its
+    errors."""
 
     def __init__(self, cluster: Cluster, site: str) -> None:
-        super().__init__(cluster)
+        super().__init__(cluster, where=f"site {site}")
         self.site = site
-
-    def delete(self, vserver: str, volume: str, ref: str | int) -> SnapshotRecord:
-        """Delete snapshot ``ref`` unless it is held (see the base class)."""
-        record = self.get(vserver, volume, ref)
-        refuse_held(self.site, read_holds(self.cluster, vserver, volume), record)
-        return super().delete(vserver, volume, ref)
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,22 +206,12 @@ class Site:
     def holds(self, vserver: str, volume: str, ref: str | int | None = None) -> list[SnapshotHold]:
         """The holds on ``vserver``/``volume``'s snapshots (on snapshot ``ref`` only, given),
         by snapshot ID then holder."""
-        found = read_holds(self.cluster, vserver, volume)
-        if ref is None:
-            return found
-        sid = self.jobs.get(vserver, volume, ref).snapshot_id
-        return [h for h in found if h.snapshot_id == sid]
+        return self.jobs.holds(vserver, volume, ref)
 
     def hold(self, vserver: str, volume: str, ref: str | int, holder: str) -> SnapshotHold:
         """Let ``holder`` hold snapshot ``ref`` (idempotent); :class:`NotFoundError` if there
         is no such snapshot."""
-        _check_holder(holder)
-        row = self.jobs.get(vserver, volume, ref)
-        found = SnapshotHold(vserver, volume, row.snapshot_id, row.name, holder)
-        self.cluster.rdb.commit(
-            self.cluster.any_up_node(), [(HOLDS_TABLE, found.key, found.to_json())]
-        )
-        return found
+        return self.jobs.hold(vserver, volume, ref, holder)
 
     def release(
         self, vserver: str, volume: str, holder: str, ref: str | int | None = None
@@ -269,19 +219,7 @@ class Site:
         """Take ``holder``'s hold off snapshot ``ref`` (:class:`NotFoundError` if it holds
         none there), or every hold of ``holder`` on the volume (``ref`` None; none is fine).
         Returns the holds released."""
-        mine = [h for h in read_holds(self.cluster, vserver, volume) if h.holder == holder]
-        if ref is not None:
-            sid = self.jobs.get(vserver, volume, ref).snapshot_id
-            mine = [h for h in mine if h.snapshot_id == sid]
-            if not mine:
-                raise NotFoundError(
-                    f"{holder!r} holds no snapshot {ref!r} of {vserver}/{volume} at {self.name}"
-                )
-        if mine:
-            self.cluster.rdb.commit(
-                self.cluster.any_up_node(), [(HOLDS_TABLE, h.key, None) for h in mine]
-            )
-        return tuple(mine)
+        return self.jobs.release(vserver, volume, holder, ref)
 
     def set_holds(
         self, vserver: str, volume: str, holder: str, snapshot_ids: tuple[int, ...]
@@ -289,10 +227,10 @@ class Site:
         """Make ``holder``'s holds on ``vserver``/``volume`` exactly the intact snapshots among
         ``snapshot_ids`` (one RDB commit; empty: release them all). Returns the holds released
         and the IDs not held because no intact snapshot has them."""
-        _check_holder(holder)
+        check_holder(holder)
         intact = {r.snapshot_id: r for r in self.intact_snapshots(vserver, volume)}
         wanted = [
-            SnapshotHold(vserver, volume, sid, intact[sid].name, holder)
+            SnapshotHold.of(intact[sid], holder)
             for sid in sorted(set(snapshot_ids))
             if sid in intact
         ]
@@ -382,30 +320,20 @@ class Site:
 
     def raise_counter(self, key: str, value: int) -> None:
         """Move RDB counter ``key`` up to at least ``value`` (never down)."""
-        if counter_value(self.cluster.replica(), key) < value:
-            self.cluster.rdb.commit(self.cluster.any_up_node(), [(COUNTERS, key, value)])
+        self.raise_counters({key: value})
 
-
-def _check_holder(holder: str) -> None:
-    if not holder or not holder.strip():
-        raise InvalidArgumentError("a hold needs a non-empty holder tag")
-
-
-def active_files(cluster: Cluster, vserver: str, volume: str) -> dict[str, bytes]:
-    """The files of the live expandable volume, path -> bytes."""
-    xv = cluster.expandable(vserver, volume)
-    raw, _ = xv.access.call(NAMESPACE_VOLUME, "walk", {})
-    return {str(path): xv.read(str(path)) for path, _goid in raw}
-
-
-def snapshot_files(view: SnapshotView) -> dict[str, bytes]:
-    """The files of a snapshot view, path -> bytes."""
-    return {path: view.read(path) for path, _goid in view.walk()}
+    def raise_counters(self, wanted: dict[str, int]) -> None:
+        """Move every RDB counter ``key`` of ``wanted`` up to at least its value (never down),
+        in one commit; no commit when none needs raising."""
+        replica = self.cluster.replica()
+        changes = [(COUNTERS, k, v) for k, v in wanted.items() if counter_value(replica, k) < v]
+        if changes:
+            self.cluster.rdb.commit(self.cluster.any_up_node(), changes)
 
 
 def files_digest(files: dict[str, bytes]) -> dict[str, str]:
     """Path -> short content hash (what the dry run and split-brain reports compare)."""
-    return {p: hashlib.blake2b(d, digest_size=8).hexdigest() for p, d in sorted(files.items())}
+    return {p: digest(d) for p, d in sorted(files.items())}
 
 
 def build_site(
@@ -511,23 +439,52 @@ class SnapshotReply(Message):
 @dataclass(frozen=True)
 class ChangesRequest(Message):
     """Destination -> source: files of snapshot ``target`` (ID; None: the active file system)
-    that differ from snapshot ``since`` (ID; None: every file)."""
+    that differ from snapshot ``since`` (ID; None: every file), found by ``method``
+    (:mod:`.divergence`: ``"diff"`` reads only what may differ, ``"scan"`` every file)."""
 
     vserver: str
     volume: str
     since: int | None
     target: int | None
+    method: ChangeMethod = "diff"
 
 
 @dataclass(frozen=True)
 class ChangesReply(Message):
-    """Source -> destination: changed paths (created, modified or deleted), sorted."""
+    """Source -> destination: changed paths (created, modified or deleted), sorted, and how
+    many file contents the source read to find them."""
 
     paths: tuple[str, ...]
+    files_read: int = 0
 
     def payload_size(self) -> int:
         """The paths."""
-        return sum(len(p.encode()) + 2 for p in self.paths)
+        return sum(len(p.encode()) + 2 for p in self.paths) + 8
+
+
+@dataclass(frozen=True)
+class DigestsRequest(Message):
+    """Destination -> source: a content digest of every file, and every directory, of snapshot
+    ``target`` (ID; None: the active file system): two sites without a common snapshot compare
+    contents by hashes, not bytes."""
+
+    vserver: str
+    volume: str
+    target: int | None = None
+
+
+@dataclass(frozen=True)
+class DigestsReply(Message):
+    """Source -> destination: (path, digest) of every file, sorted, and every directory."""
+
+    files: tuple[tuple[str, str], ...]
+    directories: tuple[str, ...]
+
+    def payload_size(self) -> int:
+        """The paths and 8-byte digests."""
+        return sum(len(p.encode()) + 2 + 8 for p, _d in self.files) + sum(
+            len(d.encode()) + 2 for d in self.directories
+        )
 
 
 @dataclass(frozen=True)
@@ -618,11 +575,6 @@ MIRROR_SNAPSHOT_PREFIX = "mirror."
 """Names of the snapshots a mirroring coordinator takes: ``mirror.<destination site>.<n>``."""
 
 
-def changed_paths(before: dict[str, bytes], after: dict[str, bytes]) -> list[str]:
-    """Paths created, modified or deleted from ``before`` to ``after``, sorted."""
-    return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
-
-
 class SourceProxy:
     """The primary site's endpoint (see the module text)."""
 
@@ -669,18 +621,19 @@ class SourceProxy:
                     self.replication.snapshot_times[uuid.UUID(entry.uuid)] = now
             return SnapshotReply(taken)
         if isinstance(request, ChangesRequest):
-            if request.target is None:
-                after = active_files(site.cluster, request.vserver, request.volume)
-            else:
-                after = snapshot_files(
-                    site.open_snapshot(request.vserver, request.volume, request.target)
-                )
-            before: dict[str, bytes] = {}
-            if request.since is not None:
-                before = snapshot_files(
-                    site.open_snapshot(request.vserver, request.volume, request.since)
-                )
-            return ChangesReply(tuple(changed_paths(before, after)))
+            vs, vol = request.vserver, request.volume
+            target = None if request.target is None else site.jobs.get(vs, vol, request.target)
+            if request.since is None:  # every file of the target
+                files, _dirs = site_digests(site, vs, vol, target)
+                return ChangesReply(tuple(files), len(files))
+            since = site.jobs.get(vs, vol, request.since)
+            found = divergence(site, vs, vol, since, target, method=check_method(request.method))
+            return ChangesReply(found.files, found.files_read)
+        if isinstance(request, DigestsRequest):
+            vs, vol = request.vserver, request.volume
+            target = None if request.target is None else site.jobs.get(vs, vol, request.target)
+            files, dirs = site_digests(site, vs, vol, target)
+            return DigestsReply(tuple(sorted(files.items())), tuple(sorted(dirs)))
         if isinstance(request, PruneSnapshotsRequest):
             foreign = [n for n in request.names if not n.startswith(MIRROR_SNAPSHOT_PREFIX)]
             if foreign:
@@ -804,6 +757,8 @@ __all__ = [
     "MIRROR_SNAPSHOT_PREFIX",
     "ChangesReply",
     "ChangesRequest",
+    "DigestsReply",
+    "DigestsRequest",
     "HoldSnapshotsRequest",
     "HoldingJobManager",
     "HoldsReply",

@@ -46,6 +46,19 @@ def object_path(goid: int) -> str:
     return f"/objects/{goid % BUCKETS:02x}/{goid:016x}"
 
 
+def object_goid(path: str) -> int | None:
+    """The GOID whose object lives at volume path ``path`` (the inverse of
+    :func:`object_path`), or None when ``path`` is no object's (the record, a bucket)."""
+    parts = path.split("/")
+    if len(parts) != 4 or parts[:2] != ["", "objects"] or len(parts[3]) != 16:
+        return None
+    try:
+        goid = int(parts[3], 16)
+    except ValueError:
+        return None
+    return goid if object_path(goid) == path else None
+
+
 class DataConstituent:
     """One data constituent's object store over its volume.
 

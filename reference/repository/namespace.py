@@ -104,6 +104,29 @@ class Entry:
         return Entry(str(data["name"]), bool(data["is_dir"]), None if goid is None else int(goid))
 
 
+def user_path(mode: LocatorMode, volume_path: str, is_dir: bool) -> str | None:
+    """The user path that namespace volume path ``volume_path`` (a directory when ``is_dir``,
+    else an object's entry) stands for under ``mode``, or None when it stands for none (the
+    ``/namespace`` record, or a name the mode never makes). The inverse of the layout above."""
+    parts = volume_path.split("/")[1:]
+    if not parts or parts[0] != "root":
+        return None
+    names = parts[1:]
+    if not names:
+        return "/" if is_dir else None
+    if mode is LocatorMode.ENTRY_GOID:
+        dirs = names if is_dir else names[:-1]
+        if not all(d.startswith("+") and len(d) > 1 for d in dirs):
+            return None
+        names = [d[1:] for d in dirs]
+        if not is_dir:
+            match = _ENTRY.fullmatch(parts[-1])
+            if match is None:
+                return None
+            names.append(match.group(2))
+    return "/" + "/".join(names)
+
+
 class NamespaceVolume:
     """The namespace of one expandable volume over the namespace volume (see the module text)."""
 

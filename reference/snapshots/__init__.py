@@ -1,1 +1,2 @@
-"""Consistent snapshots of an expandable volume: fences, coordinator, snapshot table, access."""
+"""Consistent snapshots of an expandable volume: fences, coordinator, snapshot table, holds,
+access."""

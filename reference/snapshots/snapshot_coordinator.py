@@ -41,8 +41,13 @@ Fence orders are data: the default is the seed's, built from the expandable volu
 members (after removals data constituent numbers need not be contiguous); any order that names
 every member once is accepted, including parallel stages.
 
+Deleting a snapshot (:meth:`SnapshotJobManager.delete`) honours snapshot holds
+(:mod:`.snapshot_holds`): a held snapshot is refused with
+:class:`~.snapshot_holds.SnapshotHeldError` before anything changes, whichever job manager is
+asked; the per-volume snapshot service refuses a held snapshot's member copies the same way.
+
 Uses: the cluster (RDB, CF, expandable volumes and their gates), the snapshot table, the
-per-volume snapshot service; the vocabulary and errors.
+per-volume snapshot service, snapshot holds; the vocabulary and errors.
 """
 
 from __future__ import annotations
@@ -63,6 +68,13 @@ from xvol.errors import (
 from xvol.reference.cluster.cluster import Cluster
 from xvol.reference.cluster.rdb import COUNTERS, counter_value, read_expandable
 from xvol.reference.repository.expandable import ExpandableVolume
+from xvol.reference.snapshots.snapshot_holds import (
+    HOLDS_TABLE,
+    SnapshotHold,
+    check_holder,
+    holds_in,
+    refuse_held,
+)
 from xvol.reference.snapshots.snapshot_table import (
     SnapshotCache,
     SnapshotRecord,
@@ -509,11 +521,13 @@ class SnapshotCoordinator:
 
 class SnapshotJobManager:
     """The snapshot job manager of the M-host on ``node`` (default: the first node that
-    answers), with the snapshot table, the N-modules' caches and restore."""
+    answers), with the snapshot table, the N-modules' caches, snapshot holds and restore.
+    ``where`` names the cluster in error messages (e.g. ``"site A"``; empty: not named)."""
 
-    def __init__(self, cluster: Cluster, node: str | None = None) -> None:
+    def __init__(self, cluster: Cluster, node: str | None = None, *, where: str = "") -> None:
         install(cluster)
         self.cluster = cluster
+        self.where = where
         self.node = node or cluster.any_up_node()
         self.coordinator = SnapshotCoordinator(cluster, self.node)
         self.table = SnapshotTable(cluster, self.node)
@@ -604,8 +618,11 @@ class SnapshotJobManager:
     def delete(self, vserver: str, volume: str, ref: str | int) -> SnapshotRecord:
         """Delete a snapshot: its row first (it is no longer published), then its per-volume
         snapshots; those whose node does not answer are recorded as orphans for
-        :meth:`cleanup`. Returns the row deleted."""
+        :meth:`cleanup`. A held snapshot is refused with
+        :class:`~.snapshot_holds.SnapshotHeldError` and nothing changes. Returns the row
+        deleted."""
         record = self.get(vserver, volume, ref)
+        refuse_held(self.holds(vserver, volume), record, self.where)
         self.table.remove(record)
         for cache in self.caches.values():
             cache.drop(record)
@@ -622,6 +639,49 @@ class SnapshotJobManager:
         if orphans:
             self.cluster.rdb.commit(self.node, orphans)
         return record
+
+    # -- holds (:mod:`.snapshot_holds`) ----------------------------------------------------------
+
+    def holds(self, vserver: str, volume: str, ref: str | int | None = None) -> list[SnapshotHold]:
+        """The holds on ``vserver``/``volume``'s snapshots (on snapshot ``ref`` only, given),
+        by snapshot ID then holder."""
+        found = holds_in(self.cluster.node(self._origin()).rdb, vserver, volume)
+        if ref is None:
+            return found
+        sid = self.get(vserver, volume, ref).snapshot_id
+        return [h for h in found if h.snapshot_id == sid]
+
+    def hold(self, vserver: str, volume: str, ref: str | int, holder: str) -> SnapshotHold:
+        """Let ``holder`` hold snapshot ``ref`` (idempotent); :class:`NotFoundError` if there
+        is no such snapshot."""
+        check_holder(holder)
+        found = SnapshotHold.of(self.get(vserver, volume, ref), holder)
+        self.cluster.rdb.commit(self._origin(), [(HOLDS_TABLE, found.key, found.to_json())])
+        return found
+
+    def release(
+        self, vserver: str, volume: str, holder: str, ref: str | int | None = None
+    ) -> tuple[SnapshotHold, ...]:
+        """Take ``holder``'s hold off snapshot ``ref`` (:class:`NotFoundError` if it holds
+        none there), or every hold of ``holder`` on the volume (``ref`` None; none is fine).
+        Returns the holds released."""
+        mine = [h for h in self.holds(vserver, volume) if h.holder == holder]
+        if ref is not None:
+            sid = self.get(vserver, volume, ref).snapshot_id
+            mine = [h for h in mine if h.snapshot_id == sid]
+            if not mine:
+                where = f" at {self.where}" if self.where else ""
+                raise NotFoundError(
+                    f"{holder!r} holds no snapshot {ref!r} of {vserver}/{volume}{where}"
+                )
+        if mine:
+            self.cluster.rdb.commit(self._origin(), [(HOLDS_TABLE, h.key, None) for h in mine])
+        return tuple(mine)
+
+    def _origin(self) -> str:
+        """The node a hold is committed from: this M-host's, or (it is down) one that answers
+        (a hold is placed or released even while the job manager's node is away)."""
+        return self.node if self.cluster.fabric.is_up(self.node) else self.cluster.any_up_node()
 
     def orphans(self) -> list[VolumeSnapshot]:
         """Per-volume snapshots of failed jobs and deleted snapshots not yet deleted."""

@@ -12,7 +12,9 @@ The service's methods, each on one volume ID:
 
 =================  ===========================================================================
 ``create``         take a per-volume snapshot ``name``; returns ``{sid, uuid, cp}``
-``delete``         delete per-volume snapshot ``sid`` (if its UUID is still ``uuid``)
+``delete``         delete per-volume snapshot ``sid`` (if its UUID is still ``uuid``), refused
+                   with :class:`~.snapshot_holds.SnapshotHeldError` while it is a member of a
+                   held expandable-volume snapshot (the node's RDB replica says)
 ``list``           the per-volume snapshots ``[{sid, uuid, name, cp}]``
 ``restore``        make the active file system snapshot ``sid`` again (commits a CP)
 ``read``           run one *read* method of the member store (namespace ``lookup``/``readdir``/
@@ -28,8 +30,9 @@ Reads of a snapshot go through :class:`SnapshotFiles`, a read-only
 own code (namespace, OLS, data constituent) reads the snapshot exactly as it reads the active
 file system, and any method that would change it raises :class:`ReadOnlySnapshotError`.
 
-Uses: the cluster (nodes, CF), the repository's member stores and file interface, the volume
-layer's snapshots; the vocabulary and errors.
+Uses: the cluster (nodes, CF, RDB replicas), the repository's member stores and file interface,
+the volume layer's snapshots, the snapshot holds (:mod:`.snapshot_holds`); the vocabulary and
+errors.
 """
 
 from __future__ import annotations
@@ -46,6 +49,11 @@ from xvol.reference.repository.constituent import DataConstituent
 from xvol.reference.repository.files import FileStat, MemberService, Reply, VolumeFiles
 from xvol.reference.repository.namespace import NamespaceVolume
 from xvol.reference.repository.ols import ObjectLocationStore
+from xvol.reference.snapshots.snapshot_holds import (
+    SnapshotHeldError,
+    member_holds,
+    refuse_member_held,
+)
 from xvol.reference.volume.layout import FileType
 from xvol.reference.volume.volume import FileSystemView, Volume
 from xvol.vocabulary import VolumeRole
@@ -179,6 +187,8 @@ class SnapshotService:
         if method == "delete":
             sid = _int(args, "sid", 1, 255)
             _check_present(volume, request.volume, sid, args.get("uuid"))
+            snapshot_uuid = str(volume.snapshot_info(sid).uuid)
+            refuse_member_held(self.node.rdb, request.volume, sid, snapshot_uuid)
             volume.delete_snapshot(sid)
             return CFReply(result=None)
         if method == "restore":
@@ -280,11 +290,24 @@ class VolumeSnapshots:
         return int(result["sid"]), str(result["uuid"])
 
     def delete(self, volume_id: str, sid: int, snapshot_uuid: str | None = None) -> None:
-        """Delete per-volume snapshot ``sid`` (only if it still carries ``snapshot_uuid``)."""
+        """Delete per-volume snapshot ``sid`` (only if it still carries ``snapshot_uuid``);
+        :class:`~.snapshot_holds.SnapshotHeldError` (holders named) if it is a member of a
+        held expandable-volume snapshot."""
         args: dict[str, Any] = {"sid": sid}
         if snapshot_uuid is not None:
             args["uuid"] = snapshot_uuid
-        self._call(volume_id, "delete", args)
+        try:
+            self._call(volume_id, "delete", args)
+        except SnapshotHeldError as refused:  # the message crossed CF; add the holders again
+            if snapshot_uuid is None:
+                found = [s["uuid"] for s in self.list(volume_id) if s["sid"] == sid]
+                snapshot_uuid = str(found[0]) if found else ""
+            holds = member_holds(self.cluster.node(self.node).rdb, volume_id, snapshot_uuid)
+            if not holds or refused.holders:
+                raise
+            raise SnapshotHeldError(
+                str(refused), holds[0].name, tuple(h.holder for h in holds)
+            ) from None
 
     def restore(self, volume_id: str, sid: int, snapshot_uuid: str | None = None) -> None:
         """Restore ``volume_id``'s active file system to its per-volume snapshot ``sid``."""

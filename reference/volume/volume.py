@@ -1498,10 +1498,19 @@ class Volume:
             union = np.zeros(count, dtype=bool)
         return int((own & ~union & ~self._alloc.used).sum())
 
-    # -- helpers for xvol.reference.volume.diff (block-level diff and apply) ----------------------
+    # -- helpers for xvol.reference.volume.diff (block-level diff and apply) and .changes --------
 
     def _record(self, ref: SnapshotRef) -> SnapshotRecord:
         return self._find(ref)
+
+    def _tree(self, ref: SnapshotRef | None) -> _FileSystem:
+        """A fresh read-only tree of snapshot ``ref`` (None: the active file system as of its
+        last CP), sharing no cache with the volume's own."""
+        if ref is None:
+            if not self._region.active_vbn:
+                raise StateError(f"volume {self.name!r} has no active file system yet")
+            return _FileSystem.at(self.space, self._region.active_vbn)
+        return _FileSystem.at(self.space, self._find(ref).fsinfo_vbn)
 
     def _snapshot_map(self, sid: int) -> npt.NDArray[np.bool_]:
         """The allocation map of snapshot ``sid``: exactly the blocks its tree references."""

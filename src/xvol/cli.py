@@ -98,6 +98,11 @@ BENCHMARKS: tuple[Subcommand, ...] = (
         "block replication update throughput: in process vs memcpy, simulated link vs code",
         "xvol.experiments.bench.transfer",
     ),
+    Subcommand(
+        "resync-plan",
+        "resync dry run: read every file vs read only what changed since the common snapshot",
+        "xvol.experiments.bench.resync_plan",
+    ),
 )
 
 
