@@ -49,7 +49,21 @@ def test_verification_numbers_count_cells_and_verdicts_per_suite() -> None:
     assert numbers["VerifyFenceProved"] == "1"
     assert numbers["VerifyFenceStatementsHold"] == "1"
     assert numbers["VerifyCells"] == "3"
+    assert numbers["VerifyChcCells"] == "0"
     assert all(paper.MACRO_NAME.match(name) for name in numbers)
+
+
+def test_verification_numbers_count_the_chc_cells_by_verdict() -> None:
+    report = _report()
+    report.cells += [
+        Cell("fence", "integrity", {"n": 1}, "chc", "proved", None, 0.1),
+        Cell("fence", "integrity", {"n": 2}, "chc", "violated", 4, 0.1),
+        Cell("fence", "integrity", {"n": 3}, "chc", "unknown", None, 0.1),
+    ]
+    numbers = paper.verification_numbers([report])
+    assert numbers["VerifyChcCells"] == "3" and numbers["VerifyChcProved"] == "1"
+    assert numbers["VerifyChcViolated"] == "1" and numbers["VerifyChcUnknown"] == "1"
+    assert numbers["VerifyFenceCells"] == "6"
 
 
 def test_verdict_table_escapes_latex_specials() -> None:

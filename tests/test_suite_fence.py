@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+from xvol.model import chc
 from xvol.verification.suite_fence import judge
 from xvol.verification.suites import Cell
 
@@ -14,6 +15,7 @@ def _cell(
     prop: str = "named-availability",
     engine: str = "z3",
     depth: int | None = None,
+    method: str = "",
 ) -> Cell:
     config = {
         "n": 2,
@@ -25,7 +27,7 @@ def _cell(
         "discipline": "write-ahead",
         "bugs": [],
     }
-    return Cell("fence", prop, config, engine, verdict, depth, 0.0)
+    return Cell("fence", prop, config, engine, verdict, depth, 0.0, method=method)
 
 
 def _matrix(safe: object) -> list[Cell]:
@@ -64,3 +66,39 @@ def test_a_rule_that_is_not_pairwise_is_reported() -> None:
     cells = _matrix(lambda p: p[0] == "NS" or p[-1] == "NS")
     _, failures = judge(cells)
     assert any("statement predicts" in f for f in failures)
+
+
+def _chc_statement(cells: list[Cell]) -> tuple[str, bool, list[str]]:
+    statements, failures = judge(cells)
+    found = next(s for s in statements if "CHC engine" in s.text)
+    return found.text, found.holds, failures
+
+
+def test_chc_cells_that_agree_with_z3_are_counted_and_giving_up_is_no_failure() -> None:
+    cells = _matrix(lambda p: p[0] == "NS")
+    seed = ["NS", "OLS", "DC1", "DC2"]
+    unsafe = ["OLS", "NS", "DC1", "DC2"]
+    cells += [
+        _cell(seed, "proved", engine="chc", method=chc.PROVED),
+        _cell(unsafe, "violated", engine="chc", depth=6, method=chc.VIOLATED),  # longer: fine
+        _cell(unsafe, "unknown", prop="integrity", engine="chc", method=chc.GAVE_UP),
+        _cell(unsafe, "proved", prop="integrity"),  # its z3 twin
+    ]
+    text, holds, failures = _chc_statement(cells)
+    assert holds and failures == []
+    assert "all 3 sampled cells: 2 decided (1 proved, 1 violated" in text
+    assert "1 left undecided" in text
+
+
+def test_chc_contradicting_z3_or_failing_its_check_is_a_failure() -> None:
+    cells = _matrix(lambda p: p[0] == "NS")
+    unsafe = ["OLS", "NS", "DC1", "DC2"]
+    cells.append(_cell(unsafe, "proved", engine="chc", method=chc.PROVED))  # z3: violated
+    _, holds, failures = _chc_statement(cells)
+    assert not holds and any("engines disagree" in f and "chc proved" in f for f in failures)
+    cells[-1] = _cell(unsafe, "violated", engine="chc", depth=3, method=chc.VIOLATED)
+    _, holds, failures = _chc_statement(cells)  # shorter than z3's shortest (4)
+    assert not holds and any("chc violated (depth 3)" in f for f in failures)
+    cells[-1] = _cell(unsafe, "unknown", engine="chc", method=chc.REJECTED)
+    _, holds, failures = _chc_statement(cells)
+    assert not holds and any("chc engine disagreement" in f for f in failures)

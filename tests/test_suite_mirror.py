@@ -3,10 +3,11 @@ its verdict logic (which cells match their expectation, when the two engines agr
 
 from __future__ import annotations
 
+from xvol.model import chc
 from xvol.model.check import Verdict
 from xvol.model.mirror import EXPECTED_VIOLATIONS
 from xvol.verification import suite_mirror
-from xvol.verification.suite_mirror import Agreement, MirrorCell
+from xvol.verification.suite_mirror import Agreement, ChcAgreement, MirrorCell
 from xvol.verification.suites import SilentProgress, SuiteOptions, available
 from xvol.vocabulary import Trace
 
@@ -17,7 +18,10 @@ def test_quick_run_through_the_registry_matches_every_expectation() -> None:
     assert report.name == "mirror" and report.failures == []
     assert report.statements and all(s.holds for s in report.statements)
     variants = suite_mirror.QUICK.variants
-    assert len(report.cells) == len(variants) * 6 * 2  # properties x engines (n = 1)
+    # properties x engines (n = 1), and the CHC engine's sample
+    assert len(report.cells) == len(variants) * 6 * 2 + len(suite_mirror.QUICK.chc)
+    assert sum(c.engine == "chc" for c in report.cells) == len(suite_mirror.QUICK.chc)
+    assert any("CHC engine" in s.text for s in report.statements)
     for c in report.cells:
         broken = EXPECTED_VIOLATIONS[c.config["variant"]]
         assert c.expected == ("violated" if c.prop in broken else "proved")
@@ -29,9 +33,11 @@ def test_quick_run_through_the_registry_matches_every_expectation() -> None:
             assert trace.config["variant"] == c.config["variant"]
 
 
-def _cell(engine: str, verdict: Verdict, depth: int, expected: str = "violated") -> MirrorCell:
+def _cell(
+    engine: str, verdict: Verdict, depth: int, expected: str = "violated", method: str = "test"
+) -> MirrorCell:
     return MirrorCell(
-        "no-redirect", "redirect-consistent", engine, 1, 1, expected, verdict, depth, 0.0, "test"
+        "no-redirect", "redirect-consistent", engine, 1, 1, expected, verdict, depth, 0.0, method
     )
 
 
@@ -57,3 +63,20 @@ def test_suite_cells_match_expectations_and_engines_must_agree() -> None:
         _cell("explicit", Verdict.PROVED, 24, "holds"),
     )
     assert both.agree
+
+
+def test_chc_cells_must_not_contradict_the_other_engines() -> None:
+    refuted = _cell("z3", Verdict.VIOLATED, 2)
+    assert ChcAgreement(_cell("chc", Verdict.VIOLATED, 2), refuted).agree
+    assert ChcAgreement(_cell("chc", Verdict.VIOLATED, 3), refuted).agree  # need not be shortest
+    assert not ChcAgreement(_cell("chc", Verdict.VIOLATED, 1), refuted).agree  # below shortest
+    assert not ChcAgreement(_cell("chc", Verdict.PROVED, 0, "holds"), refuted).agree
+    bounded = _cell("z3", Verdict.BOUNDED, 5, "holds")
+    assert not ChcAgreement(_cell("chc", Verdict.VIOLATED, 4), bounded).agree
+    assert ChcAgreement(_cell("chc", Verdict.UNKNOWN, 0), refuted).agree
+
+
+def test_chc_giving_up_is_no_mismatch_but_a_rejected_answer_is() -> None:
+    assert _cell("chc", Verdict.UNKNOWN, 0, method=chc.GAVE_UP).ok
+    assert not _cell("chc", Verdict.UNKNOWN, 0, method=chc.REJECTED).ok
+    assert not _cell("chc", Verdict.PROVED, 0).ok  # expected violated

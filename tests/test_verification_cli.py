@@ -40,7 +40,7 @@ def test_verify_quick_writes_schema_conforming_json(
     for r in records:
         assert {"suite", "property", "config", "engine", "verdict", "depth", "seconds"} <= set(r)
         assert r["suite"] == "fence" and r["verdict"] in VERDICTS
-        assert r["engine"] in {"z3", "explicit"}
+        assert r["engine"] in {"z3", "explicit", "chc"}
         cfg = r["config"]
         assert cfg["mode"] in {"held", "rolling"}
         assert cfg["discipline"] in {"write-ahead", "namespace-first"}
@@ -49,9 +49,10 @@ def test_verify_quick_writes_schema_conforming_json(
             assert r["trace"]["violated"] == r["property"]
             assert r["trace"]["steps"]
         engines.add(r["engine"])
-    assert engines == {"z3", "explicit"}
+    assert engines == {"z3", "explicit", "chc"}
     assert "counterexample to 'integrity'" in capsys.readouterr().out
-    assert "# xvol verify" in md.read_text()
+    text = md.read_text()
+    assert "# xvol verify" in text and "### CHC engine (Spacer) cross-check" in text
 
 
 def test_unknown_suite_is_rejected_by_the_parser() -> None:

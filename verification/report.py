@@ -3,13 +3,15 @@
 JSON: a list with one record per cell (``Cell.to_json``: suite, property, config, engine,
 verdict, depth, seconds, method, expected, and for violations the shared trace). Markdown: per
 suite the derived statements (with the counterexample that explains each unsafe case), the
-failures, the parameterised proofs with every obligation, and the verdict table. Uses only the
+failures, the parameterised proofs with every obligation, the CHC engine's cross-check (each
+cell's verdict, Spacer's invariant and its re-check) and the verdict table. Uses only the
 standard library and :mod:`xvol.verification.suites`.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,18 +58,20 @@ def markdown(reports: Sequence[SuiteReport]) -> str:
                 lines += ["", "  ```", *("  " + x for x in s.why.splitlines()), "  ```", ""]
         lines += ["", "### Failures", ""]
         lines += [f"- {f}" for f in r.failures] or ["- none"]
-        proofs = [c for c in r.cells if c.method == "parametric-houdini"]
+        proofs = [c for c in r.cells if c.method.startswith("parametric")]
         if proofs:
             lines += ["", "### Parameterised proofs (every n, every number of clients)", ""]
             for c in proofs:
                 lines.append(f"- `{c.prop}`: **{c.verdict}** ({c.seconds:.2f} s); {c.detail}")
                 lines.append(f"  - invariant: {', '.join(c.invariant)}")
                 bad = [o for o in c.obligations if o["outcome"] != "valid"]
+                kinds = Counter(str(o["kind"]) for o in c.obligations)
                 lines.append(
-                    f"  - re-check: {len(c.obligations)} obligations (init, "
-                    f"{len(c.obligations) - 3} actions, implication, one-query "
-                    f"proof); not valid: {bad or 'none'}"
+                    f"  - re-check: {len(c.obligations)} obligations ("
+                    + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+                    + f"); not valid: {bad or 'none'}"
                 )
+        lines += _chc_section(r.cells)
         lines += [
             "",
             "### Verdicts",
@@ -79,6 +83,29 @@ def markdown(reports: Sequence[SuiteReport]) -> str:
             lines.append(_row(c))
         lines.append("")
     return "\n".join(lines)
+
+
+def _chc_section(cells: Sequence[Cell]) -> list[str]:
+    """The CHC engine's cells: verdict, Spacer's invariant (a proof) and its re-check."""
+    mine = [c for c in cells if c.engine == "chc"]
+    if not mine:
+        return []
+    lines = ["", "### CHC engine (Spacer) cross-check", ""]
+    for c in mine:
+        depth = "" if c.depth is None else f" at depth {c.depth}"
+        lines.append(
+            f"- `{c.prop}` on {config_text(c.config)}: **{c.verdict}**{depth} "
+            f"({c.seconds:.2f} s); {c.detail}"
+        )
+        if c.invariant:
+            lines.append(f"  - invariant: {'; '.join(c.invariant)}")
+        if c.obligations:
+            bad = [o for o in c.obligations if o["outcome"] != "valid"]
+            lines.append(
+                f"  - re-check: {len(c.obligations)} plain-solver obligations (init, "
+                f"{len(c.obligations) - 2} actions, implication); not valid: {bad or 'none'}"
+            )
+    return lines
 
 
 def _row(c: Cell) -> str:

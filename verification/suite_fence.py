@@ -16,7 +16,12 @@ What it runs (all on :mod:`xvol.model.fence`):
    proved for every n and every number of clients and objects in parametric mode
    (uninterpreted sorts), one proof per property over an invariant of its own, every
    obligation re-checked;
-5. two deliberately broken protocols, which must violate the properties they break.
+5. two deliberately broken protocols, which must violate the properties they break;
+6. the third engine, constrained Horn clauses solved by z3's Spacer (:mod:`xvol.model.chc`),
+   as a cross-check on the cells of :data:`CHC_SAMPLE` where it was measured to end in
+   seconds: its invariants are re-checked by plain solvers and its counterexamples replayed
+   before they count, and a verdict that contradicts z3's (or the explicit engine's) is a
+   failure, as is an answer of Spacer's that fails its check.
 
 Why it is fast (every verdict as the one-query-at-a-time search would give it): each family
 (mode, discipline) is one work unit whose 29 orders share one encoding (the order is the
@@ -40,6 +45,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from xvol.model import chc
 from xvol.model.check import (
     Limits,
     Result,
@@ -76,6 +82,25 @@ MATRIX = {"objects": 1, "clients": 1, "present": 1}  # the n = 2 matrix instance
 SCALING = {"objects": 1, "clients": 1, "present": 1}  # the seed configuration, fixed n
 SCALING_NS = (1, 4, 8, 16, 32, 64)  # n = 2 is in the matrix; every n: the parametric proofs
 LIMITS = Limits(timeout_ms=60_000, seed=0)
+CHC_LIMITS = Limits(timeout_ms=30_000, seed=0)  # per Spacer query; the sample ends in seconds
+CHC_SAMPLE: tuple[tuple[str, int, tuple[str, ...], tuple[str, ...], int], ...] = (
+    # (label, n, bugs, properties, weight), held/write-ahead, the seed order, one object and
+    # client slot: cells where Spacer was measured to end within about a second per property
+    ("seed n=1", 1, (), ("no-lost-request", "unfence-on-failure"), 2),
+    (
+        "bug no-unfence-on-failure n=2",
+        2,
+        (Bug.NO_UNFENCE_ON_FAILURE.value,),
+        ("no-lost-request", "unfence-on-failure"),
+        3,
+    ),
+    ("bug retry-deferred n=2", 2, (Bug.RETRY_DEFERRED.value,), ("unfence-on-failure",), 1),
+)
+CHC_LEFT_OUT = (
+    "integrity (Spacer does not end within 10 s on any configuration), the retry-deferred "
+    "bug's no-lost-request (its 7-step counterexample: not within 10 s), and, for time, "
+    "named- and raw-availability of the seed configuration (Spacer proves each in 2-3 s)"
+)
 
 
 def _families() -> list[tuple[FenceMode, StepDiscipline]]:
@@ -172,6 +197,25 @@ def _z3_single(
     return [Cell.from_result(NAME, cfg, results[p], _trace_of(cfg)) for p in PROPERTIES]
 
 
+def _chc(
+    mode: str,
+    discipline: str,
+    order: list[Any],
+    n: int,
+    shape: dict[str, int],
+    bugs: list[str],
+    props: list[str],
+) -> list[Cell]:
+    """The CHC engine (Spacer, every answer checked) on ``props`` of one cell."""
+    config = FenceConfig(
+        FenceMode(mode), StepDiscipline(discipline), frozenset(Bug(b) for b in bugs)
+    )
+    inst = FenceInstance(n, order_from_json(order), **shape)
+    results = chc.prove_all(fence_system(config), inst.instance(), props, CHC_LIMITS)
+    cfg = config_json(config, inst)
+    return [Cell.from_result(NAME, cfg, results[p], _trace_of(cfg)) for p in props]
+
+
 def _parametric() -> list[Cell]:
     """The seed configuration for every n, every number of clients and objects (uninterpreted
     sorts, n symbolic), one proof per property (:func:`xvol.model.check.prove_every_n`):
@@ -254,6 +298,8 @@ def _tasks(quick: bool) -> list[_Task]:
                     (m.value, "write-ahead", one, 1, MATRIX, []),
                 )
             )
+        fast = ["no-lost-request", "unfence-on-failure"]
+        tasks.append(_Task("chc seed n=1", _chc, ("held", "write-ahead", one, 1, MATRIX, [], fast)))
         return tasks
     # weights: the seconds each task takes on one core, roughly (measured), so that the
     # pool, which starts the heaviest first, ends evenly
@@ -296,6 +342,10 @@ def _tasks(quick: bool) -> list[_Task]:
                 )
             )
     tasks.append(_Task("z3 parametric proofs", _parametric, (), 4))
+    for label, n, bugs, props, weight in CHC_SAMPLE:
+        order = order_to_json(seed_fence_order(n))
+        args = ("held", "write-ahead", order, n, MATRIX, list(bugs), list(props))
+        tasks.append(_Task(f"chc {label}", _chc, args, weight))
     return tasks
 
 
@@ -318,6 +368,7 @@ def run(options: SuiteOptions, progress: Progress) -> SuiteReport:
             cells.extend(t.fn(*t.args))
             progress.advance(t.label, t.weight)
     statements, failures = judge(cells)
+    sample = "seed n=1" if options.quick else ", ".join(label for label, *_ in CHC_SAMPLE)
     notes = [
         f"matrix instance: n = 2, {MATRIX['objects']} object, {MATRIX['clients']} client slot "
         f"(operations run one after another on it, concurrently with the snapshot job), "
@@ -326,6 +377,7 @@ def run(options: SuiteOptions, progress: Progress) -> SuiteReport:
         f"object, {SCALING['clients']} client slot; n = 2 is in the matrix); every n and every "
         "number of clients and objects: the parameterised proofs, one per property (seconds: "
         "its proof; the detail: its invariant's selection and the shared inference)",
+        f"CHC engine (Spacer) on a sample: {sample}; left out: {CHC_LEFT_OUT}",
     ]
     return SuiteReport(NAME, cells, statements, failures, time.perf_counter() - start, notes)
 
@@ -409,6 +461,8 @@ def judge(cells: list[Cell]) -> tuple[list[Statement], list[str]]:
     }
     for c in cells:
         bugs = c.config.get("bugs") or []
+        if c.engine == chc.ENGINE:
+            continue  # judged against its z3 twin below (Spacer may give up: no claim)
         if bugs and c.prop in set().union(*(breaks[b] for b in bugs)):
             c.expected = "violated"
             if c.verdict != c.expected:
@@ -442,7 +496,71 @@ def judge(cells: list[Cell]) -> tuple[list[Statement], list[str]]:
             len(agree),
         )
     )
+    statement = _judge_chc(cells, by_key, failures)
+    if statement is not None:
+        statements.append(statement)
     return statements, failures
+
+
+def _judge_chc(
+    cells: list[Cell], z3_twins: dict[tuple[Any, ...], Cell], failures: list[str]
+) -> Statement | None:
+    """The CHC cells against their z3 twins (and explicit twins, where the sample has one):
+    a contradiction (:func:`chc_conflict`) or an answer of Spacer's that failed its check
+    (method :data:`xvol.model.chc.REJECTED`) is a failure; Spacer giving up is not."""
+    mine = [c for c in cells if c.engine == chc.ENGINE]
+    if not mine:
+        return None
+    explicit = {(_key(c.config), c.prop): c for c in cells if c.engine == "explicit"}
+    bad = 0
+    for c in mine:
+        twin = z3_twins.get((_key(c.config), c.prop))
+        if twin is None:
+            failures.append(f"chc cell without a z3 twin: {c.prop} on {_describe(c)}")
+            bad += 1
+            continue
+        c.expected = twin.expected
+        if c.method == chc.REJECTED:
+            failures.append(f"chc engine disagreement on {c.prop} at {_describe(c)}: {c.detail}")
+            bad += 1
+        for other in (twin, explicit.get((_key(c.config), c.prop))):
+            if other is not None and chc_conflict(c, other):
+                failures.append(
+                    f"engines disagree on {c.prop} at {_describe(c)}: {other.engine} "
+                    f"{other.verdict} (depth {other.depth}), chc {c.verdict} (depth {c.depth})"
+                )
+                bad += 1
+    decided = [c for c in mine if c.verdict in ("proved", "violated")]
+    shortest = sum(
+        c.verdict == "violated" and c.depth == z3_twins[(_key(c.config), c.prop)].depth
+        for c in decided
+    )
+    violated = sum(c.verdict == "violated" for c in decided)
+    return Statement(
+        NAME,
+        "*",
+        f"the CHC engine (Spacer; invariants re-checked by plain solvers, counterexamples "
+        f"replayed) agrees with z3 on all {len(mine)} sampled cells: {len(decided)} decided "
+        f"({len(decided) - violated} proved, {violated} violated, of which {shortest} as "
+        f"short as z3's shortest), {len(mine) - len(decided)} left undecided",
+        bad == 0,
+        len(mine),
+    )
+
+
+def chc_conflict(c: Cell, other: Cell) -> bool:
+    """Whether a CHC verdict contradicts another engine's on the same cell: one proves what the
+    other refutes, or Spacer's counterexample is shorter than the other's shortest, or no
+    longer than a depth the other searched without finding one. (Spacer's counterexamples
+    need not be shortest; ``unknown`` and ``bounded`` claim nothing against a proof.)"""
+    pair = {c.verdict, other.verdict}
+    if pair == {"violated", "proved"}:
+        return True
+    if c.verdict != "violated" or c.depth is None or other.depth is None:
+        return False
+    if other.verdict == "violated":
+        return c.depth < other.depth
+    return other.verdict == "bounded" and c.depth <= other.depth
 
 
 def _conflict(a: Cell, b: Cell) -> bool:

@@ -16,6 +16,11 @@ asks both engines:
 * **explicit** (:mod:`xvol.model.explicit`): breadth-first search of the instance's whole
   state graph with networkx; a violation comes with a shortest run, and an exhausted graph
   proves the property for that instance.
+* **chc** (:mod:`xvol.model.chc`), a cross-check on the sample :data:`CHC_SAMPLE` only (the
+  cells where Spacer was measured to end in about a second): constrained Horn clauses solved
+  by z3's Spacer, its invariant re-checked by plain solvers, its counterexample replayed.
+  It must not contradict the other two engines (:class:`ChcAgreement`); an answer of Spacer's
+  that fails its check is a failure too, Spacer giving up is not.
 
 Every counterexample is replayed on the concrete interpreter, minimised (parameters moved to
 the first values of their sorts) and converted to the shared :class:`xvol.vocabulary.Trace`
@@ -41,6 +46,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xvol.errors import InvalidArgumentError
+from xvol.model import chc
 from xvol.model.check import (
     Limits,
     Obligation,
@@ -84,11 +90,31 @@ DESCRIPTION = (
 )
 
 
+CHC_SAMPLE: tuple[tuple[str, str], ...] = (
+    ("correct", "no-lost-destination-write"),
+    ("correct", "relationship-before-transfer"),
+    ("correct", "preserve-keeps-divergent"),
+    ("no-redirect", "redirect-consistent"),
+    ("no-confirm", "relationship-before-transfer"),
+)
+"""(variant, property) cells the CHC engine cross-checks at n = 1: where Spacer was measured to
+end within about a second. Left out (:data:`CHC_LEFT_OUT`): the others."""
+CHC_LEFT_OUT = (
+    "Spacer does not end within 6 s on failover-consistent (every variant but skip-resize), on "
+    "redirect-consistent and resync-identical of most variants, nor on no-reverse's "
+    "no-lost-destination-write; left out for time: the cells it ends in 2-6 s (skip-resize's "
+    "two refutations, preserve-off's, the correct protocol's resync-identical) and the "
+    "properties the other variants keep"
+)
+CHC_LIMITS = Limits(timeout_ms=30_000)
+
+
 @dataclass(frozen=True)
 class SuiteSettings:
     """What one run covers: the variants, the instance sizes per engine (``n`` data
     constituents, the last ``missing`` of them new at the source), the BMC depth, the
-    generation bound, solver limits and the explicit engine's state cap."""
+    generation bound, solver limits and the explicit engine's state cap; ``chc`` lists the
+    (variant, property) cells the CHC engine cross-checks at the smallest z3 size."""
 
     variants: tuple[str, ...] = tuple(variants())
     z3_sizes: tuple[int, ...] = (1, 2)
@@ -100,10 +126,19 @@ class SuiteSettings:
     max_states: int = 500_000
     prove: bool = True  # look for inductive invariants (else unrefuted cells stay bounded)
     workers: int = 1  # processes; each runs one (variant, engine) unit at a time
+    chc: tuple[tuple[str, str], ...] = ()
+    chc_limits: Limits = field(default_factory=lambda: CHC_LIMITS)
 
     def __post_init__(self) -> None:
         for name in self.variants:
             variant(name)  # raises on an unknown name
+        for name, prop in self.chc:
+            if name not in self.variants or prop not in PROPERTIES:
+                raise InvalidArgumentError(
+                    f"chc cell ({name}, {prop}) is not a variant and property of this run"
+                )
+        if self.chc and not self.z3_sizes:
+            raise InvalidArgumentError("the chc cells are checked at the smallest z3 size")
         if self.depth < 0 or self.max_states < 1 or self.workers < 1:
             raise InvalidArgumentError("depth must be >= 0, max_states and workers >= 1")
         for n in (*self.z3_sizes, *self.explicit_sizes):
@@ -121,6 +156,8 @@ class SuiteSettings:
             "seed": self.limits.seed,
             "max_states": self.max_states,
             "prove": self.prove,
+            "chc": [list(c) for c in self.chc],
+            "chc_timeout_ms": self.chc_limits.timeout_ms,
         }
 
 
@@ -151,7 +188,12 @@ class MirrorCell:
     @property
     def ok(self) -> bool:
         """The verdict matches the expectation (a ``bounded`` or ``unknown`` verdict never
-        confirms a violation; ``unknown`` never confirms that a property holds)."""
+        confirms a violation; ``unknown`` never confirms that a property holds). The CHC
+        engine is a cross-check: Spacer giving up claims nothing and is no mismatch, an
+        answer of Spacer's that failed its check (method :data:`xvol.model.chc.REJECTED`)
+        is one."""
+        if self.engine == chc.ENGINE and self.verdict is Verdict.UNKNOWN:
+            return self.method != chc.REJECTED
         if self.expected == "violated":
             return self.verdict is Verdict.VIOLATED
         return self.verdict in (Verdict.PROVED, Verdict.BOUNDED)
@@ -218,6 +260,41 @@ class Agreement:
         }
 
 
+@dataclass(frozen=True)
+class ChcAgreement:
+    """Whether the CHC engine's cell contradicts another engine's on the same (variant,
+    property, n): one proves what the other refutes, Spacer's counterexample is shorter than
+    the other's shortest, or no longer than a depth BMC searched without finding one
+    (Spacer's runs need not be shortest; ``unknown`` claims nothing)."""
+
+    chc: MirrorCell
+    other: MirrorCell
+
+    @property
+    def agree(self) -> bool:
+        a, b = self.chc, self.other
+        if {a.verdict, b.verdict} == {Verdict.VIOLATED, Verdict.PROVED}:
+            return False
+        if a.verdict is not Verdict.VIOLATED or a.depth is None or b.depth is None:
+            return True
+        if b.verdict is Verdict.VIOLATED:
+            return a.depth >= b.depth
+        return not (b.verdict is Verdict.BOUNDED and a.depth <= b.depth)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "variant": self.chc.variant,
+            "property": self.chc.prop,
+            "n": self.chc.n,
+            "chc": self.chc.verdict.value,
+            "chc_depth": self.chc.depth,
+            "other": self.other.engine,
+            "other_verdict": self.other.verdict.value,
+            "other_depth": self.other.depth,
+            "agree": self.agree,
+        }
+
+
 @dataclass
 class Matrix:
     """Every cell of one run, the engines' agreement, and the settings that produced them."""
@@ -238,9 +315,27 @@ class Matrix:
         ]
 
     @property
+    def chc_agreements(self) -> list[ChcAgreement]:
+        """Each CHC cell against the z3 and the explicit cell of its (variant, property, n)."""
+        others: dict[tuple[str, str, int], list[MirrorCell]] = {}
+        for c in self.cells:
+            if c.engine != chc.ENGINE:
+                others.setdefault((c.variant, c.prop, c.n), []).append(c)
+        return [
+            ChcAgreement(c, o)
+            for c in self.cells
+            if c.engine == chc.ENGINE
+            for o in others.get((c.variant, c.prop, c.n), [])
+        ]
+
+    @property
     def ok(self) -> bool:
         """Every cell matches its expectation and the engines agree everywhere."""
-        return all(c.ok for c in self.cells) and all(a.agree for a in self.agreements)
+        return (
+            all(c.ok for c in self.cells)
+            and all(a.agree for a in self.agreements)
+            and all(a.agree for a in self.chc_agreements)
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -250,12 +345,13 @@ class Matrix:
             "seconds": round(self.seconds, 3),
             "cells": [c.to_json() for c in self.cells],
             "agreements": [a.to_json() for a in self.agreements],
+            "chc_agreements": [a.to_json() for a in self.chc_agreements],
         }
 
     def table(self) -> str:
         """One line per variant and property: the expectation and each engine's verdict
         (``violated@L`` for a counterexample of ``L`` steps)."""
-        rows = [("variant", "property", "expected", "z3", "explicit", "ok")]
+        rows = [("variant", "property", "expected", "z3", "explicit", "chc", "ok")]
         keys = sorted(
             {(c.variant, c.prop) for c in self.cells},
             key=lambda k: (self.settings.variants.index(k[0]), PROPERTIES.index(k[1])),
@@ -264,13 +360,25 @@ class Matrix:
             cells = [c for c in self.cells if (c.variant, c.prop) == (v, p)]
             shown = {
                 e: " ".join(_short(c) for c in cells if c.engine == e) or "-"
-                for e in ("z3", "explicit")
+                for e in ("z3", "explicit", chc.ENGINE)
             }
-            ok = all(c.ok for c in cells) and all(
-                a.agree for a in self.agreements if (a.variant, a.prop) == (v, p)
+            ok = (
+                all(c.ok for c in cells)
+                and all(a.agree for a in self.agreements if (a.variant, a.prop) == (v, p))
+                and all(
+                    a.agree for a in self.chc_agreements if (a.chc.variant, a.chc.prop) == (v, p)
+                )
             )
             rows.append(
-                (v, p, cells[0].expected, shown["z3"], shown["explicit"], "yes" if ok else "NO")
+                (
+                    v,
+                    p,
+                    cells[0].expected,
+                    shown["z3"],
+                    shown["explicit"],
+                    shown[chc.ENGINE],
+                    "yes" if ok else "NO",
+                )
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         return "\n".join(
@@ -523,8 +631,46 @@ def explicit_cells(name: str, settings: SuiteSettings) -> list[MirrorCell]:
     return cells
 
 
+def chc_cells(name: str, settings: SuiteSettings) -> list[MirrorCell]:
+    """The CHC engine's cells for one variant: its properties in ``settings.chc``, at the
+    smallest z3 size (one encoding, one Spacer query per property)."""
+    props = [p for v, p in settings.chc if v == name]
+    if not props:
+        return []
+    config = variant(name, settings.snapshots)
+    system = mirror_system(config)
+    inst = MirrorInstance(min(settings.z3_sizes), settings.missing)
+    found = chc.prove_all(system, inst.instance(), props, settings.chc_limits)
+    cells = []
+    for prop in props:
+        r = found[prop]
+        trace, text = _trace(system, config, inst, r)
+        cells.append(
+            MirrorCell(
+                name,
+                prop,
+                chc.ENGINE,
+                inst.n,
+                settings.missing,
+                _expected(name, prop),
+                r.verdict,
+                r.depth,
+                r.seconds,
+                r.method,
+                invariant=r.invariant,
+                obligations=tuple(r.obligations),
+                trace=trace,
+                rendered=text,
+                detail=r.detail,
+            )
+        )
+    return cells
+
+
 def _unit(name: str, engine: str, settings: SuiteSettings) -> list[MirrorCell]:
     """One unit of work: one variant on one engine (every size)."""
+    if engine == chc.ENGINE:
+        return chc_cells(name, settings)
     return z3_cells(name, settings) if engine == "z3" else explicit_cells(name, settings)
 
 
@@ -540,6 +686,9 @@ def run_matrix(
         for name in settings.variants
         for engine, sizes in (("z3", settings.z3_sizes), ("explicit", settings.explicit_sizes))
         if sizes
+    ]
+    units += [
+        (name, chc.ENGINE) for name in settings.variants if any(v == name for v, _ in settings.chc)
     ]
     sink.start(len(units), "mirror variants x engines")
     done: dict[tuple[str, str], list[MirrorCell]] = {}
@@ -573,18 +722,21 @@ QUICK = SuiteSettings(
     depth=5,
     max_states=3_000,
     prove=False,
+    chc=(("correct", "relationship-before-transfer"), ("no-redirect", "redirect-consistent")),
 )
 """The ``quick`` run: four variants whose counterexamples are at most 5 steps, BMC to depth 5
-and a capped exploration, no invariant search (so unrefuted cells are ``bounded``)."""
+and a capped exploration, no invariant search (so unrefuted cells are ``bounded``), and two
+cells of the CHC engine's sample."""
 
 
 def settings_for(options: SuiteOptions) -> SuiteSettings:
     """The full matrix (z3 at n = 1, 2 with proofs; explicit at n = 1, 2), or :data:`QUICK`."""
-    base = QUICK if options.quick else SuiteSettings(explicit_sizes=(1, 2))
+    base = QUICK if options.quick else SuiteSettings(explicit_sizes=(1, 2), chc=CHC_SAMPLE)
     return replace(
         base,
         workers=max(1, options.workers),
         limits=Limits(timeout_ms=base.limits.timeout_ms, seed=options.seed),
+        chc_limits=Limits(timeout_ms=base.chc_limits.timeout_ms, seed=options.seed),
     )
 
 
@@ -622,6 +774,7 @@ def to_registry(matrix: Matrix) -> SuiteReport:
     ]
     failures = [
         f"{c.variant}/{c.prop} ({c.engine}, n={c.n}): expected {c.expected}, got {c.verdict.value}"
+        + (f": {c.detail}" if c.method == chc.REJECTED else "")
         for c in matrix.cells
         if not c.ok
     ]
@@ -630,6 +783,13 @@ def to_registry(matrix: Matrix) -> SuiteReport:
         f"(length {a.z3.length}), explicit {a.explicit.verdict.value} "
         f"(length {a.explicit.length})"
         for a in matrix.agreements
+        if not a.agree
+    ]
+    failures += [
+        f"{a.chc.variant}/{a.chc.prop} (n={a.chc.n}): engines disagree: "
+        f"{a.other.engine} {a.other.verdict.value} (depth {a.other.depth}), "
+        f"chc {a.chc.verdict.value} (depth {a.chc.depth})"
+        for a in matrix.chc_agreements
         if not a.agree
     ]
     statements = []
@@ -662,6 +822,27 @@ def to_registry(matrix: Matrix) -> SuiteReport:
         f"z3: BMC to depth {matrix.settings.depth}; proofs are Houdini invariants re-checked "
         "per obligation and as one combined query, parametric in the number of volumes",
     ]
+    mine = [c for c in matrix.cells if c.engine == chc.ENGINE]
+    if mine:
+        pairs = matrix.chc_agreements
+        decided = [c for c in mine if c.verdict in (Verdict.PROVED, Verdict.VIOLATED)]
+        violated = sum(c.verdict is Verdict.VIOLATED for c in decided)
+        statements.append(
+            Statement(
+                suite=NAME,
+                prop="*",
+                text=f"the CHC engine (Spacer; invariants re-checked by plain solvers, "
+                f"counterexamples replayed) agrees with z3 and explicit on all {len(mine)} "
+                f"sampled cells ({len(pairs)} comparisons): {len(decided)} decided "
+                f"({len(decided) - violated} proved, {violated} violated), "
+                f"{len(mine) - len(decided)} left undecided",
+                holds=all(a.agree for a in pairs) and all(c.ok for c in mine),
+                checked=len(mine),
+            )
+        )
+        notes.append(
+            f"chc: Spacer on {len(mine)} sampled cells at n = {mine[0].n}; left out: {CHC_LEFT_OUT}"
+        )
     return SuiteReport(NAME, cells, statements, failures, matrix.seconds, notes)
 
 
@@ -689,6 +870,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--snapshots", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-prove", action="store_true", help="BMC and exploration only")
+    parser.add_argument(
+        "--chc", action="store_true", help="cross-check the CHC_SAMPLE cells with Spacer"
+    )
     parser.add_argument("--traces", action="store_true", help="print every counterexample")
     parser.add_argument("--json", help="write the report as JSON to this file")
     args = parser.parse_args(argv)
@@ -702,6 +886,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             snapshots=args.snapshots,
             workers=args.workers,
             prove=not args.no_prove,
+            chc=tuple(c for c in CHC_SAMPLE if c[0] in (args.variant or variants()))
+            if args.chc
+            else (),
         )
     except InvalidArgumentError as exc:
         parser.error(str(exc))

@@ -100,7 +100,8 @@ def _camel(word: str) -> str:
 
 def verification_numbers(reports: Sequence[SuiteReport]) -> dict[str, str]:
     """Counts the paper quotes from a verification run: per suite its cells, each verdict's
-    count and its seconds; over all suites the totals and the statements that hold."""
+    count and its seconds; over all suites the totals and the statements that hold; and the
+    cells of the CHC engine (Spacer), the cross-check a suite runs on a sample, by verdict."""
     numbers: dict[str, str] = {}
     totals: Counter[str] = Counter()
     for report in reports:
@@ -118,6 +119,10 @@ def verification_numbers(reports: Sequence[SuiteReport]) -> dict[str, str]:
     numbers["VerifySeconds"] = f"{sum(r.seconds for r in reports):.0f}"
     for verdict in ("proved", "violated", "bounded", "unknown"):
         numbers[f"Verify{_camel(verdict)}"] = str(totals[verdict])
+    spacer = Counter(c.verdict for r in reports for c in r.cells if c.engine == "chc")
+    numbers["VerifyChcCells"] = str(sum(spacer.values()))
+    for verdict in ("proved", "violated", "unknown"):
+        numbers[f"VerifyChc{_camel(verdict)}"] = str(spacer[verdict])
     return numbers
 
 
