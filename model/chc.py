@@ -722,18 +722,9 @@ def conclude(
         shown = tuple(horn.show(c) for c in horn.conjuncts(answer.invariant))
         bad = [o for o in obligations if o.outcome != "valid"]
         if bad:
-            return Result(
-                prop,
-                Verdict.UNKNOWN,
-                None,
-                seconds,
-                engine=ENGINE,
-                method=REJECTED,
-                invariant=shown,
-                obligations=obligations,
-                detail="engine disagreement: Spacer's invariant fails the plain-solver "
-                "re-check: " + "; ".join(o.describe(prop) for o in bad),
-            )
+            why = "Spacer's invariant fails the plain-solver re-check: "
+            why += "; ".join(o.describe(prop) for o in bad)
+            return _disagreement(prop, seconds, why, invariant=shown, obligations=obligations)
         return Result(
             prop,
             Verdict.PROVED,
@@ -772,7 +763,15 @@ def conclude(
     )
 
 
-def _disagreement(prop: str, seconds: float, why: str) -> Result:
+def _disagreement(
+    prop: str,
+    seconds: float,
+    why: str,
+    *,
+    invariant: tuple[str, ...] = (),
+    obligations: Sequence[Obligation] = (),
+) -> Result:
+    """An answer of Spacer's that failed its check: ``unknown``, never believed."""
     return Result(
         prop,
         Verdict.UNKNOWN,
@@ -780,6 +779,8 @@ def _disagreement(prop: str, seconds: float, why: str) -> Result:
         seconds,
         engine=ENGINE,
         method=REJECTED,
+        invariant=invariant,
+        obligations=list(obligations),
         detail=f"engine disagreement: {why}",
     )
 
